@@ -50,6 +50,7 @@ class Dataset:
     labels: tuple[str, ...] = ()  # empty: taken from the training data (CCG supertags)
     num_choices: int = 0
     local_path_key: str | None = None  # config key `sources.<key>` naming a local copy
+    on_hub: bool = True
     # The TyDiQA hub config mixes languages: keep the rows whose id starts with this prefix.
     id_prefix: str | None = None
 
@@ -92,7 +93,9 @@ def _datasets() -> dict[str, Dataset]:
     anli_dev = tuple(HubSplit("facebook/anli", "plain_text", f"dev_r{r}") for r in (1, 2, 3))
     entries = [
         Dataset("anli", "classification", "accuracy", "anli", anli_train, anli_dev, NLI_LABELS),
-        Dataset("ccg", "tagging", "token_accuracy", "ccg", local_path_key="ccg"),
+        # CCGbank is LDC-licensed: only a local copy (train.parquet, dev.parquet: tokens, tags).
+        Dataset("ccg", "tagging", "token_accuracy", "ccg", *_one("ccgbank", None, dev="dev"),
+                local_path_key="ccg", on_hub=False),
         Dataset("commonsenseqa", "multiple_choice", "accuracy", "commonsenseqa",
                 *_one("tau/commonsense_qa", None), num_choices=5),
         Dataset("cosmosqa", "multiple_choice", "accuracy", "cosmosqa",

@@ -1,0 +1,152 @@
+"""The experiment grid from a validated config: rows, targets, shared trainings, paths, settings.
+
+Snakemake's `common.smk` is a thin layer over this module, so the grid's expansion and sharing
+(one phase-(ii) run per row, one phase-(iii) run per training set) are testable without Snakemake.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xstilts.catalogue import (
+    BASELINE_ROW,
+    DATASETS,
+    INTERMEDIATE_TASKS,
+    MULTITASK_ROW,
+    TARGETS,
+    target_trainsets,
+)
+
+
+class ConfigError(ValueError):
+    """A config value that the catalogue does not know; the message names it and the allowed ones."""
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Checks the schema cannot express: rows, targets and languages against the catalogue."""
+    known_rows = [BASELINE_ROW, *INTERMEDIATE_TASKS, MULTITASK_ROW]
+    for row in config["rows"]:
+        if row not in known_rows:
+            raise ConfigError(f"config rows: unknown row {row!r}; allowed: {', '.join(known_rows)}")
+    if len(set(config["rows"])) != len(config["rows"]):
+        raise ConfigError(f"config rows: a row is listed twice in {config['rows']}")
+    for target, languages in config["targets"].items():
+        if target not in TARGETS:
+            raise ConfigError(f"config targets: unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+        allowed = TARGETS[target].languages
+        for lang in languages:
+            if lang not in allowed:
+                raise ConfigError(f"config targets.{target}: unknown language {lang!r}; "
+                                  f"{target} has: {' '.join(allowed)}")
+    for task in config.get("training", {}).get("tasks", {}):
+        if task not in DATASETS:
+            raise ConfigError(f"config training.tasks: unknown task {task!r}; allowed: {', '.join(DATASETS)}")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Everything the rules need to know about one configured experiment."""
+
+    config: Mapping[str, Any]
+
+    @property
+    def results(self) -> Path:
+        return Path(self.config["results"])
+
+    @property
+    def rows(self) -> list[str]:
+        return list(self.config["rows"])
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.config["targets"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.config["seeds"])
+
+    @property
+    def demo(self) -> bool:
+        return bool(self.config.get("demo"))
+
+    def row_tasks(self, row: str) -> list[str]:
+        """The intermediate tasks a row trains on (none for the baseline)."""
+        if row == BASELINE_ROW:
+            return []
+        return list(INTERMEDIATE_TASKS) if row == MULTITASK_ROW else [row]
+
+    @property
+    def trained_rows(self) -> list[str]:
+        return [r for r in self.rows if self.row_tasks(r)]
+
+    @property
+    def trainsets(self) -> list[str]:
+        return target_trainsets(self.targets)
+
+    @property
+    def datasets(self) -> list[str]:
+        """Every English dataset some training needs, in catalogue order."""
+        needed = {t for r in self.rows for t in self.row_tasks(r)} | set(self.trainsets)
+        return [d for d in DATASETS if d in needed]
+
+    # --- paths ------------------------------------------------------------------------------------
+    def base_model(self) -> str:
+        """The phase-(i) encoder as a local folder: the configured one if it is a folder, else the
+        folder that the demo's pretraining or the download rule creates."""
+        model = str(self.config["model"])
+        return model if Path(model).is_dir() else str(self.results / "base_model")
+
+    def encoder(self, row: str, seed: int | str) -> str:
+        """The phase-(ii) encoder of a row: the base model itself for the baseline."""
+        if row == BASELINE_ROW:
+            return self.base_model()
+        return str(self.results / "checkpoints" / "intermediate" / row / f"seed={seed}")
+
+    def target_checkpoint(self, row: str, trainset: str, seed: int | str) -> str:
+        return str(self.results / "checkpoints" / "target" / row / trainset / f"seed={seed}")
+
+    def cell_model(self, row: str, target: str, seed: int | str) -> str:
+        """What a cell evaluates: the target-trained model, or for retrieval the row's encoder."""
+        trainset = TARGETS[target].trainset
+        return self.encoder(row, seed) if trainset is None else self.target_checkpoint(row, trainset, seed)
+
+    def scores(self, row: str, target: str, seed: int | str) -> str:
+        return str(self.results / "scores" / f"intermediate={row}" / f"target={target}" / f"seed={seed}"
+                   / "scores.parquet")
+
+    def dataset_meta(self, dataset: str) -> str:
+        """The prepared English training data (train + dev) of a dataset."""
+        return str(self.results / "data" / "train" / dataset / "meta.json")
+
+    def target_meta(self, target: str) -> str:
+        """The prepared evaluation data (every language and split) of a target."""
+        return str(self.results / "data" / "eval" / target / "meta.json")
+
+    def state(self, *parts: str) -> str:
+        """Resumable training state: outside every rule's outputs, so a failed job keeps it."""
+        return str(self.results / "state" / Path(*parts))
+
+    # --- the jobs of the DAG ------------------------------------------------------------------------
+    def intermediate_jobs(self) -> list[tuple[str, int]]:
+        return [(r, s) for r in self.trained_rows for s in self.seeds]
+
+    def target_jobs(self) -> list[tuple[str, str, int]]:
+        return [(r, t, s) for r in self.rows for t in self.trainsets for s in self.seeds]
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        return [(r, t, s) for r in self.rows for t in self.targets for s in self.seeds]
+
+    # --- settings passed to the CLI -----------------------------------------------------------------
+    def hparams(self, task: str) -> dict[str, Any]:
+        training = self.config.get("training", {})
+        return {**training.get("defaults", {}), **training.get("tasks", {}).get(task, {})}
+
+    def hparams_json(self, tasks: list[str]) -> str:
+        return json.dumps({t: self.hparams(t) for t in tasks}, sort_keys=True)
+
+    def sources_json(self) -> str:
+        return json.dumps(self.config.get("sources", {}), sort_keys=True)

@@ -1,0 +1,146 @@
+"""The workflow's steps as functions: train a phase, evaluate a cell. The CLI and the rules call these."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xstilts import retrieval
+from xstilts.catalogue import TARGETS
+from xstilts.data import read_meta
+from xstilts.evaluation import qa_style, score_table
+from xstilts.features import tokenise
+from xstilts.models import build_model, load_encoder, load_model, save_encoder, save_model
+from xstilts.results_io import atomic_path, manifest_row, write_manifest, write_scores
+from xstilts.training import HParams, Sampling, TaskData, train, write_log
+
+
+def device() -> torch.device:
+    """The GPU when there is one (TF32 matmuls on), else the CPU."""
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+
+
+def load_task(name: str, data_dir: Path, tokenizer: Any, hp: HParams) -> TaskData:
+    """A prepared dataset, its training split tokenised."""
+    folder = data_dir / name
+    meta = read_meta(folder)
+    train_df = pd.read_parquet(folder / "train.parquet")
+    feats = tokenise(meta["family"], train_df, tokenizer, hp.max_length, doc_stride=hp.doc_stride, train=True)
+    return TaskData(name, meta["family"], meta["metric"], meta["labels"], feats,
+                    pd.read_parquet(folder / "dev.parquet"), hp, qa_style(name))
+
+
+def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out: Path, state_dir: Path,
+                hparams: Mapping[str, Mapping[str, Any]], seed: int, sampling: Sampling | None = None,
+                save_every: int = 0, stop_after: int | None = None) -> dict[str, Any]:
+    """Phase (ii) (`intermediate`: keep the encoder) or (iii) (`target`: keep encoder and head)."""
+    start = time.perf_counter()
+    dev = device()
+    encoder, tokenizer = load_encoder(init)
+    data = [load_task(t, data_dir, tokenizer, HParams.from_dict(dict(hparams[t]))) for t in tasks]
+    heads = {t.name: {"family": t.family, "num_labels": len(t.labels)} for t in data}
+    torch.manual_seed(seed)
+    model = build_model(encoder, heads, dropout=data[0].hp.dropout)
+    run = train(model, tokenizer, data, seed=seed, device=dev, state_dir=state_dir, sampling=sampling or Sampling(),
+                save_every=save_every, stop_after=stop_after)
+    model.to("cpu")
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        (save_encoder if phase == "intermediate" else save_model)(model, tokenizer, tmp)
+        write_log(run, tmp / "training_log.parquet")
+        row = manifest_row(tmp, phase=phase, task="+".join(tasks), step=run.best_step, dev_metric=run.best_metric)
+        row["path"] = str(out)
+        write_manifest([row], tmp / "manifest.parquet")
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return {"steps": run.step, "best_step": run.best_step, "dev_metric": run.best_metric,
+            "seconds": time.perf_counter() - start}
+
+
+def _classic_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, Any], hp: HParams,
+                  dev: torch.device) -> list[dict[str, Any]]:
+    model, tokenizer = load_model(model_dir)
+    model.to(dev)
+    spec = TARGETS[target]
+    rows = []
+    for split in meta["splits"]:
+        for lang in meta["languages"]:
+            df = pd.read_parquet(folder / split / f"{lang}.parquet")
+            scores = score_table(model, spec.trainset, df, tokenizer, family=spec.family, metric=spec.metric,
+                                 labels=meta["labels"], language=lang, qa_style=qa_style(target),
+                                 max_length=hp.max_length, doc_stride=hp.doc_stride,
+                                 batch_size=hp.eval_batch_size, device=dev)
+            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(df)}
+                     for m, v in scores.items()]
+    return rows
+
+
+def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, Any],
+                    settings: Mapping[str, Any], dev: torch.device) -> list[dict[str, Any]]:
+    encoder, tokenizer = load_encoder(model_dir)
+    encoder.to(dev).eval()
+    layer = settings.get("layer") or retrieval.retrieval_layer(encoder.config.num_hidden_layers)
+    opts = {"layer": layer, "batch_size": settings.get("batch_size", 64),
+            "max_length": settings.get("max_length", 512), "device": dev}
+
+    def vectors(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return (retrieval.embed(encoder, tokenizer, df["source"].tolist(), **opts),
+                retrieval.embed(encoder, tokenizer, df["target"].tolist(), **opts))
+
+    rows = []
+    for lang in meta["languages"]:
+        if target == "tatoeba":
+            df = pd.read_parquet(folder / "validation" / f"{lang}.parquet")
+            foreign, english = vectors(df)
+            acc = retrieval.tatoeba_accuracy(english, foreign)  # XTREME queries with the English side
+            rows.append({"language": lang, "split": "validation", "metric": "accuracy", "value": acc,
+                         "n_examples": len(df)})
+            continue
+        # BUCC: the F1-optimal threshold on the dev pairs is applied to the test pairs.
+        threshold = None
+        for split in ("validation", "test"):
+            df = pd.read_parquet(folder / split / f"{lang}.parquet")
+            candidates = retrieval.mine_pairs(*vectors(df), k=settings.get("k", 4))
+            gold = {(i, i) for i in range(len(df))}
+            if threshold is None:
+                threshold = retrieval.best_threshold(candidates, gold)
+            scores = retrieval.bucc_f1(candidates, gold, threshold)
+            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(df)}
+                     for m, v in scores.items()]
+    return rows
+
+
+def evaluate_cell(*, target: str, model_dir: Path, data_dir: Path, out: Path,
+                  hparams: Mapping[str, Any], retrieval_settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Every language and split of one target, from one loaded model, into one `scores.parquet`."""
+    start = time.perf_counter()
+    dev = device()
+    folder = data_dir / target
+    meta = read_meta(folder)
+    if TARGETS[target].family == "retrieval":
+        rows = _retrieval_rows(target, model_dir, folder, meta, retrieval_settings, dev)
+    else:
+        rows = _classic_rows(target, model_dir, folder, meta, HParams.from_dict(dict(hparams)), dev)
+    steps = _trained_steps(model_dir)
+    write_scores(rows, out, model=str(model_dir), steps=steps, wall_seconds=time.perf_counter() - start,
+                 device=device_name(dev))
+    return pd.DataFrame(rows)
+
+
+def _trained_steps(model_dir: Path) -> int:
+    log = model_dir / "training_log.parquet"
+    return int(pd.read_parquet(log)["step"].max()) if log.is_file() else 0

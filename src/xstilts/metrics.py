@@ -1,0 +1,219 @@
+"""Evaluation metrics on a 0-100 scale, faithful to the official scripts XTREME reports with.
+
+- classification: accuracy (XTREME `evaluate.py`);
+- tagging: seqeval entity F1 called as XTREME calls it (also for UPOS, see `seqeval_f1`), and token
+  accuracy for CCG supertags;
+- QA: SQuAD v1.1 (`evaluate-v1.1.py`, XQuAD and TyDiQA-GoldP), MLQA (`mlqa_evaluation_v1.py`) and
+  SQuAD 2.0 (`evaluate-v2.0.py`) F1 / exact match.
+
+Every QA scorer averages over the questions of `references`; a question without a prediction scores 0
+(as in the v1.1 and MLQA scripts; the v2.0 script instead leaves it out of the mean, which would
+reward missing predictions). Predictions for unknown question ids are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import sys
+import unicodedata
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+
+
+def accuracy(predictions: Sequence[int], references: Sequence[int]) -> float:
+    """Percentage of predictions equal to their reference."""
+    _check_lengths(predictions, references)
+    return 100.0 * sum(int(p == r) for p, r in zip(predictions, references, strict=True)) / len(references)
+
+
+def token_accuracy(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
+    """Percentage of tokens, over all sentences, whose predicted tag equals the reference tag."""
+    _check_lengths(predictions, references)
+    correct = total = 0
+    for pred, ref in zip(predictions, references, strict=True):
+        if len(pred) != len(ref):
+            raise ValueError(f"a sentence has {len(pred)} predicted tags for {len(ref)} reference tags")
+        correct += sum(p == r for p, r in zip(pred, ref, strict=True))
+        total += len(ref)
+    if total == 0:
+        raise ValueError("no tokens to score")
+    return 100.0 * correct / total
+
+
+def seqeval_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
+    """Micro entity F1 of `seqeval.metrics.f1_score(references, predictions)` with its defaults.
+
+    That is XTREME's call for PAN-X and for UDPOS alike. On UPOS tags seqeval reads the first letter as
+    the chunk tag and the rest as the type ("NOUN" = tag "N", type "OUN"; "SCONJ" a singleton "S",
+    "INTJ" an inside "I"), so runs of one tag merge into a single chunk: the score is not token
+    accuracy, and reproducing XTREME's POS numbers needs exactly this quirk.
+    """
+    _check_lengths(predictions, references)
+    with warnings.catch_warnings():
+        # seqeval warns once per non-BIO tag ("NOUN seems not to be NE tag"); expected for UPOS.
+        warnings.filterwarnings("ignore", message=".* seems not to be NE tag", category=UserWarning)
+        from seqeval.metrics import f1_score  # imports scikit-learn: only where it is needed
+
+        f1 = f1_score([list(r) for r in references], [list(p) for p in predictions])
+    return 100.0 * float(f1)
+
+
+# --- SQuAD v1.1 -----------------------------------------------------------------------------------
+
+_ASCII_PUNCT = frozenset(string.punctuation)
+_EN_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def _squad_normalise(text: str) -> str:
+    """SQuAD's normalisation: lower case, drop ASCII punctuation, then English articles, squeeze spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _ASCII_PUNCT)
+    return " ".join(_EN_ARTICLES.sub(" ", text).split())
+
+
+def _token_f1(prediction: list[str], reference: list[str]) -> float:
+    common = Counter(prediction) & Counter(reference)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(prediction), same / len(reference)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _qa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+               normalise: Callable[[str], str]) -> dict[str, float]:
+    """v1.1 / MLQA scoring: max over the gold answers, mean over the questions of `references`."""
+    if not references:
+        raise ValueError("no questions to score")
+    f1 = exact = 0.0
+    for qid, golds in references.items():
+        if len(golds) == 0:
+            raise ValueError(f"question {qid!r} has no gold answer (unanswerable: use squad_v2_scores)")
+        if qid not in predictions:
+            continue
+        pred = normalise(predictions[qid])
+        gold = [normalise(g) for g in golds]
+        exact += max(float(pred == g) for g in gold)
+        f1 += max(_token_f1(pred.split(), g.split()) for g in gold)
+    return {"f1": 100.0 * f1 / len(references), "exact_match": 100.0 * exact / len(references)}
+
+
+def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """SQuAD v1.1 F1 and exact match (XQuAD, TyDiQA-GoldP), keys `f1` and `exact_match`."""
+    return _qa_scores(predictions, references, _squad_normalise)
+
+
+# --- MLQA -----------------------------------------------------------------------------------------
+
+
+@cache
+def _mlqa_punctuation() -> frozenset[str]:
+    """Every character of a Unicode category P*, plus `string.punctuation` (which adds ASCII symbols)."""
+    unicode_p = (chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P"))
+    return frozenset(unicode_p) | _ASCII_PUNCT
+
+
+def _article_remover(pattern: str) -> Callable[[str], str]:
+    regex = re.compile(pattern)
+    return lambda text: regex.sub(" ", text)
+
+
+def _keep(text: str) -> str:
+    return text
+
+
+_MLQA_ARTICLES: dict[str, Callable[[str], str]] = {
+    "en": _article_remover(r"\b(a|an|the)\b"),
+    "es": _article_remover(r"\b(un|una|unos|unas|el|la|los|las)\b"),
+    "de": _article_remover(r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b"),
+    "vi": _article_remover(r"\b(của|là|cái|chiếc|những)\b"),
+    # The official pattern is '\sال^|ال': its first branch can never match ('^' after a character), so
+    # it replaces *every* 'ال' with a space, in the middle of words too. Reproduced as is.
+    "ar": lambda text: text.replace("ال", " "),
+    "hi": _keep,
+    "zh": _keep,
+}
+_CJK = re.compile(r"[\u4e00-\u9fa5]")  # the official script's range, not all of CJK
+
+
+def _mixed_segmentation(text: str) -> list[str]:
+    """Each CJK character is a token; the runs between them are split on whitespace.
+
+    (The official script also makes each punctuation character a token, but punctuation is gone by the
+    time it segments.)
+    """
+    tokens: list[str] = []
+    run_start = 0
+    for i, ch in enumerate(text):
+        if _CJK.match(ch):
+            tokens.extend(text[run_start:i].split())
+            tokens.append(ch)
+            run_start = i + 1
+    tokens.extend(text[run_start:].split())
+    return tokens
+
+
+def _mlqa_normaliser(language: str) -> Callable[[str], str]:
+    if language not in _MLQA_ARTICLES:
+        raise ValueError(f"MLQA scoring knows {sorted(_MLQA_ARTICLES)}, not {language!r}")
+    remove_articles = _MLQA_ARTICLES[language]
+    segment = _mixed_segmentation if language == "zh" else str.split
+    punct = _mlqa_punctuation()
+
+    def normalise(text: str) -> str:
+        text = "".join(ch for ch in text.lower() if ch not in punct)
+        return " ".join(segment(remove_articles(text)))
+
+    return normalise
+
+
+def mlqa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+                language: str) -> dict[str, float]:
+    """MLQA's official F1 and exact match for answers in `language` (en es de ar hi vi zh).
+
+    Normalisation: lower case, remove Unicode punctuation, remove the language's articles, then
+    whitespace tokens (zh: mixed segmentation, one token per CJK character).
+    """
+    return _qa_scores(predictions, references, _mlqa_normaliser(language))
+
+
+# --- SQuAD 2.0 ------------------------------------------------------------------------------------
+
+
+def squad_v2_scores(predictions: Mapping[str, str],
+                    references: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """SQuAD 2.0 F1 and exact match; an empty reference list marks an unanswerable question.
+
+    The prediction "" means "no answer". As in `evaluate-v2.0.py`, gold answers that normalise to
+    nothing are dropped (a question left with none is unanswerable), and when either side has no tokens
+    F1 is 100 if both have none, else 0: a prediction that normalises to nothing ("the", ".") counts as
+    "no answer".
+    """
+    if not references:
+        raise ValueError("no questions to score")
+    f1 = exact = 0.0
+    for qid, golds in references.items():
+        if qid not in predictions:
+            continue
+        pred = _squad_normalise(predictions[qid])
+        gold = [g for g in map(_squad_normalise, golds) if g] or [""]
+        exact += max(float(pred == g) for g in gold)
+        f1 += max(float(pred == g) if not pred or not g else _token_f1(pred.split(), g.split())
+                  for g in gold)
+    return {"f1": 100.0 * f1 / len(references), "exact_match": 100.0 * exact / len(references)}
+
+
+def task_score(metrics: Mapping[str, float], metric: str) -> float:
+    """The headline number of one language's result: (F1 + EM) / 2 for `f1_em` (XTREME's QA), else it."""
+    if metric == "f1_em":
+        return (metrics["f1"] + metrics["exact_match"]) / 2
+    return metrics[metric]
+
+
+def _check_lengths(predictions: Sequence, references: Sequence) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    if len(references) == 0:
+        raise ValueError("nothing to score")

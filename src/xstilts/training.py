@@ -1,0 +1,266 @@
+"""The training loop for every phase and task family, single- or multi-task, resumable.
+
+Read top to bottom: a *plan* fixes every micro-batch of the run up front (length-grouped batches per
+task, interleaved by the multi-task sampler), so a resumed run replays exactly the same batches; the
+loop runs optimiser steps over the plan, evaluates on the English dev sets, keeps the best weights, and
+saves a resumable state every `save_every` steps and when SLURM signals (SIGTERM/SIGUSR1).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from xstilts.evaluation import autocast, score_table
+from xstilts.features import Features, collate, length_grouped_batches
+from xstilts.models import TransferModel
+from xstilts.results_io import atomic_path, write_parquet
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss); the message says where and what to try."""
+
+
+class Preempted(RuntimeError):
+    """A signal asked the job to stop; its state was saved and a rerun resumes from it."""
+
+
+@dataclass(frozen=True)
+class HParams:
+    """Per-task hyperparameters; defaults are XTREME's / jiant's reference settings."""
+
+    lr: float = 1e-5
+    warmup: float = 0.1
+    batch_size: int = 4
+    grad_accum: int = 8
+    epochs: float = 2.0
+    max_length: int = 256
+    doc_stride: int = 128
+    eval_batch_size: int = 64
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    dropout: float = 0.1
+    eval_every: int = 0  # optimiser steps between dev evaluations; 0: once per epoch
+    patience: int = 0  # evaluations without improvement before stopping early; 0: never
+    max_dev_examples: int = 0  # 0: the whole dev set
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> HParams:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class TaskData:
+    """One task's training features and dev table, with what is needed to score it."""
+
+    name: str
+    family: str
+    metric: str
+    labels: list[str]
+    train: Features
+    dev: pd.DataFrame
+    hp: HParams
+    qa_style: str = "squad"
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How multi-task training picks the task of each batch."""
+
+    method: str = "proportional"  # proportional | temperature | capped
+    temperature: float = 2.0
+    cap: int = 100_000
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    best_metric: float = -math.inf
+    best_step: int = -1
+    evals_since_best: int = 0
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_plan(tasks: list[TaskData], seed: int, sampling: Sampling | None = None) -> list[tuple[int, list[int]]]:
+    """Every micro-batch of the run as (task index, row indices), fixed by the seed."""
+    sampling = sampling or Sampling()
+    streams, totals = [], []
+    for t, task in enumerate(tasks):
+        per_epoch = math.ceil(len(task.train) / task.hp.batch_size)
+        total = max(1, math.ceil(per_epoch * task.hp.epochs))
+        stream: list[list[int]] = []
+        epoch = 0
+        while len(stream) < total:
+            g = torch.Generator().manual_seed(seed * 1_000_003 + t * 7_919 + epoch)
+            stream += length_grouped_batches(task.train.lengths, task.hp.batch_size, g)
+            epoch += 1
+        streams.append(stream[:total])
+        totals.append(total)
+    g = torch.Generator().manual_seed(seed)
+    if len(tasks) == 1 or sampling.method == "proportional":
+        order = torch.cat([torch.full((n,), t) for t, n in enumerate(totals)])
+        order = order[torch.randperm(len(order), generator=g)].tolist()
+    else:
+        sizes = torch.tensor([float(len(t.train)) for t in tasks])
+        weights = (sizes ** (1 / sampling.temperature) if sampling.method == "temperature"
+                   else sizes.clamp(max=sampling.cap))
+        order = torch.multinomial(weights / weights.sum(), sum(totals), replacement=True, generator=g).tolist()
+    cursor = [0] * len(tasks)
+    plan = []
+    for t in order:
+        plan.append((t, streams[t][cursor[t] % totals[t]]))
+        cursor[t] += 1
+    return plan
+
+
+class StopSignal:
+    """Remembers that SIGTERM or SIGUSR1 arrived, so the loop can save its state at a step boundary."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received = signum
+
+
+def _optimizer(model: TransferModel, hp: HParams, device: torch.device) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=hp.lr, fused=device.type == "cuda")
+
+
+def dev_metrics(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[TaskData],
+                device: torch.device) -> dict[str, float]:
+    """The model-selection metric of each task on its English dev set."""
+    out = {}
+    for task in tasks:
+        dev = task.dev.iloc[: task.hp.max_dev_examples] if task.hp.max_dev_examples else task.dev
+        scores = score_table(model, task.name, dev, tokenizer, family=task.family, metric=task.metric,
+                             labels=task.labels, qa_style=task.qa_style, max_length=task.hp.max_length,
+                             doc_stride=task.hp.doc_stride, batch_size=task.hp.eval_batch_size, device=device)
+        out[task.name] = scores["f1"] if task.metric in ("f1", "f1_em") else scores[task.metric]
+    return out
+
+
+def _save_state(state_dir: Path, model: TransferModel, opt: torch.optim.Optimizer, sched: Any,
+                run: RunState, best: dict[str, torch.Tensor] | None) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if best is not None:
+        with atomic_path(state_dir / "best.safetensors") as tmp:
+            save_file(best, str(tmp))
+    payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+               "rng": torch.get_rng_state(), "run": {**asdict(run), "log": pd.DataFrame(run.log).to_dict("list")}}
+    if torch.cuda.is_available():
+        payload["cuda_rng"] = torch.cuda.get_rng_state_all()
+    with atomic_path(state_dir / "state.pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def _load_state(state_dir: Path, model: TransferModel, opt: torch.optim.Optimizer, sched: Any
+                ) -> tuple[RunState, dict[str, torch.Tensor] | None]:
+    path = state_dir / "state.pt"
+    if not path.is_file():
+        return RunState(), None
+    payload = torch.load(path, weights_only=True, map_location="cpu")  # nothing is unpickled
+    model.load_state_dict(payload["model"])
+    opt.load_state_dict(payload["optimizer"])
+    sched.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["rng"])
+    if "cuda_rng" in payload and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["cuda_rng"])
+    run = payload["run"]
+    log = pd.DataFrame(run.pop("log")).to_dict("records")
+    best_file = state_dir / "best.safetensors"
+    best = load_file(str(best_file)) if best_file.is_file() else None
+    return RunState(**run, log=log), best
+
+
+def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[TaskData], *, seed: int,
+          device: torch.device, state_dir: Path, sampling: Sampling | None = None, save_every: int = 0,
+          stop_after: int | None = None) -> RunState:
+    """Train `model` on `tasks`; on return it holds the weights that scored best on the dev sets.
+
+    `stop_after` ends the run as if preempted after that many steps (tests of resumption).
+    """
+    torch.manual_seed(seed)
+    hp = tasks[0].hp  # optimiser settings come from the first task (multi-task: the shared section)
+    plan = make_plan(tasks, seed, sampling)
+    steps = math.ceil(len(plan) / hp.grad_accum)
+    eval_every = hp.eval_every or max(1, math.ceil(steps / max(1.0, hp.epochs)))
+    model.to(device)
+    opt = _optimizer(model, hp, device)
+    sched = get_linear_schedule_with_warmup(opt, int(hp.warmup * steps), steps)
+    run, best = _load_state(state_dir, model, opt, sched)
+    stop = StopSignal()
+    pad = tokenizer.pad_token_id
+    bar = tqdm(total=steps, initial=run.step, desc="train", mininterval=2.0, dynamic_ncols=True)
+    tokens, clock = 0, time.perf_counter()
+    while run.step < steps:
+        model.train()
+        micro = plan[run.step * hp.grad_accum:(run.step + 1) * hp.grad_accum]
+        total_loss = 0.0
+        for t, rows in micro:
+            task = tasks[t]
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate(task.train, rows, pad).items()}
+            with autocast(device):
+                loss, _ = model(task.name, batch)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at step {run.step} on task {task.name!r}: "
+                                    f"training diverged; lower `lr` (now {task.hp.lr}) or check the data")
+            (loss / len(micro)).backward()
+            total_loss += loss.item() / len(micro)
+            tokens += int(batch["attention_mask"].sum())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        run.step += 1
+        elapsed = time.perf_counter() - clock
+        entry = {"step": run.step, "loss": total_loss, "lr": sched.get_last_lr()[0],
+                 "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "dev_metric": float("nan")}
+        if run.step % eval_every == 0 or run.step == steps:
+            dev = dev_metrics(model, tokenizer, tasks, device)
+            entry["dev_metric"] = float(np.mean(list(dev.values())))
+            if entry["dev_metric"] > run.best_metric:
+                run.best_metric, run.best_step, run.evals_since_best = entry["dev_metric"], run.step, 0
+                best = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+            else:
+                run.evals_since_best += 1
+        run.log.append(entry)
+        bar.update(1)
+        bar.set_postfix(loss=f"{total_loss:.3f}", dev=f"{run.best_metric:.1f}", tok_s=f"{entry['tokens_per_s']:.0f}")
+        early = hp.patience and run.evals_since_best >= hp.patience
+        if early:
+            break
+        due = save_every and run.step % save_every == 0
+        interrupted = stop.received is not None or (stop_after is not None and run.step >= stop_after)
+        if (due or interrupted) and run.step < steps:
+            _save_state(state_dir, model, opt, sched, run, best)
+            if interrupted:
+                bar.close()
+                raise Preempted(f"stopped at step {run.step}/{steps}; state saved in {state_dir}")
+    bar.close()
+    if best is not None:
+        model.load_state_dict(best)
+    return run
+
+
+def write_log(run: RunState, path: Path) -> None:
+    """The per-step training log (step, loss, lr, tokens/s, dev metric) as parquet."""
+    write_parquet(pd.DataFrame(run.log, columns=["step", "loss", "lr", "tokens_per_s", "dev_metric"]), path)

@@ -1,0 +1,132 @@
+"""The grid's expansion and sharing, and the refusal of bad configs, on the paper's config.yaml."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from xstilts.catalogue import TARGETS
+from xstilts.grid import ConfigError, Grid, check_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+@pytest.fixture
+def paper() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def refuse(config: dict) -> str:
+    """The message with which the workflow refuses a config (schema first, then the catalogue)."""
+    with pytest.raises((WorkflowError, ConfigError)) as err:
+        validate(copy.deepcopy(config), str(SCHEMA))
+        check_config(config)
+    return str(err.value)
+
+
+def test_paper_grid_shares_trainings(paper: dict) -> None:
+    grid = Grid(paper)
+    assert len(grid.rows) == 11 and len(grid.targets) == 9
+    assert grid.trained_rows == [r for r in grid.rows if r != "none"]
+    assert len(grid.intermediate_jobs()) == 10  # `none` needs no phase-(ii) training
+    assert grid.trainsets == ["mnli", "pawsx", "udpos", "panx", "squad", "tydiqa"]
+    assert len(grid.target_jobs()) == 11 * 6 == 66
+    assert len(grid.cells()) == 11 * 9 == 99
+    # XQuAD and MLQA evaluate the same SQuAD v1.1 model; XNLI's model is trained on MNLI.
+    assert grid.cell_model("mnli", "xquad", 1) == grid.cell_model("mnli", "mlqa", 1)
+    assert grid.cell_model("mnli", "xnli", 1).endswith("checkpoints/target/mnli/mnli/seed=1")
+    # Retrieval evaluates the phase-(ii) encoder directly; the baseline evaluates the base model.
+    assert grid.cell_model("qqp", "bucc", 1) == grid.encoder("qqp", 1)
+    assert grid.cell_model("none", "tatoeba", 1) == grid.base_model()
+    assert grid.row_tasks("multitask") == ["anli", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "mnli",
+                                           "qqp", "squad_v2", "sst2"]
+
+
+def test_several_seeds_multiply_every_job(paper: dict) -> None:
+    grid = Grid({**paper, "seeds": [1, 2, 3]})
+    assert (len(grid.intermediate_jobs()), len(grid.target_jobs()), len(grid.cells())) == (30, 198, 297)
+
+
+def test_hparams_merge_defaults_and_task_overrides(paper: dict) -> None:
+    grid = Grid(paper)
+    assert grid.hparams("squad")["max_length"] == 384 and grid.hparams("squad")["lr"] == 1e-5
+    assert grid.hparams("squad")["batch_size"] * grid.hparams("squad")["grad_accum"] == 16
+    assert grid.hparams("mnli")["batch_size"] * grid.hparams("mnli")["grad_accum"] == 32
+    assert grid.hparams("udpos")["epochs"] == 10
+
+
+def test_paper_config_is_valid(paper: dict) -> None:
+    validate(copy.deepcopy(paper), str(SCHEMA))
+    check_config(paper)
+    for target, languages in paper["targets"].items():
+        assert tuple(languages) == TARGETS[target].languages
+
+
+def test_unknown_row_is_refused(paper: dict) -> None:
+    message = refuse({**paper, "rows": ["none", "mlni"]})
+    assert "mlni" in message and "mnli" in message
+
+
+def test_unknown_target_is_refused(paper: dict) -> None:
+    message = refuse({**paper, "targets": {**paper["targets"], "xnlii": ["en"]}})
+    assert "xnlii" in message
+
+
+def test_unknown_language_is_refused(paper: dict) -> None:
+    message = refuse({**paper, "targets": {**paper["targets"], "pawsx": ["en", "ru"]}})
+    assert "'ru'" in message and "pawsx" in message and "de en es fr ja ko zh" in message
+
+
+def test_misspelt_key_is_refused(paper: dict) -> None:
+    bad = copy.deepcopy(paper)
+    bad["training"]["defaults"]["lerning_rate"] = 1e-5
+    assert "lerning_rate" in refuse(bad)
+    assert "seed" in refuse({**paper, "seed": [1]})
+
+
+def test_wrong_type_is_refused(paper: dict) -> None:
+    bad = copy.deepcopy(paper)
+    bad["training"]["defaults"]["lr"] = "fast"
+    message = refuse(bad)
+    assert "'fast'" in message and "number" in message
+
+
+def test_unknown_training_task_is_refused(paper: dict) -> None:
+    bad = copy.deepcopy(paper)
+    bad["training"]["tasks"]["sqaud"] = {"epochs": 1}
+    assert "sqaud" in refuse(bad)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+def test_dry_run_of_paper_grid_on_slurm_profile_has_the_shared_job_counts(tmp_path: Path) -> None:
+    out = subprocess.run([*SNAKEMAKE, "-n", "--profile", "profiles/slurm", "--config", f"results={tmp_path}"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    counts = job_counts(out)
+    assert counts["train_intermediate"] == 10
+    assert counts["train_target"] == 66
+    assert counts["evaluate"] == 99
+    assert counts["prepare_dataset"] == 14 and counts["prepare_target"] == 9
+
+
+def test_bad_config_stops_snakemake_before_any_job(tmp_path: Path) -> None:
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("targets:\n  xnli: [en, xx]\n")
+    run = subprocess.run([*SNAKEMAKE, "-n", "--profile", "profiles/slurm", "--configfile", "config.yaml",
+                          str(overlay)], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "xx" in run.stderr + run.stdout
+    assert "Job stats" not in run.stdout

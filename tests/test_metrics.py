@@ -1,0 +1,168 @@
+"""Metrics against hand-computed values (the arithmetic is in the comments)."""
+
+import pytest
+
+from xstilts.metrics import (
+    accuracy,
+    mlqa_scores,
+    seqeval_f1,
+    squad_scores,
+    squad_v2_scores,
+    task_score,
+    token_accuracy,
+)
+
+
+def test_accuracy():
+    # matches at positions 0 and 2: 2 / 4
+    assert accuracy([1, 0, 2, 2], [1, 1, 2, 0]) == pytest.approx(50.0)
+    with pytest.raises(ValueError):
+        accuracy([1], [1, 2])
+
+
+def test_token_accuracy_counts_tokens_not_sentences():
+    # sentence 1: 1 of 2 right, sentence 2: 1 of 1 right -> 2 / 3 tokens
+    assert token_accuracy([["N", "V"], ["D"]], [["N", "N"], ["D"]]) == pytest.approx(200 / 3)
+    with pytest.raises(ValueError):
+        token_accuracy([["N"]], [["N", "V"]])
+
+
+def test_seqeval_f1_bio_ner():
+    refs = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    preds = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]]
+    # gold entities PER(0-1), LOC(3), ORG(s2); predicted PER(0-1), ORG(3), ORG(s2): 2 correct of 3 and 3
+    # P = R = 2/3 -> F1 = 2/3
+    assert seqeval_f1(preds, refs) == pytest.approx(200 / 3)
+
+
+def test_seqeval_f1_default_mode_accepts_i_start():
+    # seqeval's default (conlleval) mode reads a leading I-PER as the start of an entity: PER(0-1) matches
+    assert seqeval_f1([["I-PER", "I-PER"]], [["B-PER", "I-PER"]]) == pytest.approx(100.0)
+
+
+def test_seqeval_f1_on_upos_merges_runs_like_xtreme():
+    refs = [["DET", "NOUN", "NOUN", "VERB", "PUNCT"]]
+    preds = [["DET", "NOUN", "ADJ", "VERB", "PUNCT"]]
+    # seqeval splits "NOUN" into tag "N" + type "OUN"; equal types in a row form one chunk.
+    # gold chunks: ET(0), OUN(1-2), ERB(3), UNCT(4) = 4; predicted: ET(0), OUN(1), DJ(2), ERB(3), UNCT(4) = 5
+    # correct: ET(0), ERB(3), UNCT(4) = 3 -> P = 3/5, R = 3/4, F1 = 2 * 0.6 * 0.75 / 1.35 = 2/3
+    assert seqeval_f1(preds, refs) == pytest.approx(200 / 3)
+    # token accuracy would be 4/5 = 80: the two are different numbers
+    assert token_accuracy(preds, refs) == pytest.approx(80.0)
+
+
+def test_squad_scores():
+    refs = {
+        "q1": ["Eiffel Tower"],
+        "q2": ["Paris", "France"],
+        "q3": ["1889"],
+        "q4": ["Berlin"],
+    }
+    preds = {
+        # "the eiffel tower!" -> drop "!" -> drop "the" -> "eiffel tower": EM 1, F1 1
+        "q1": "The Eiffel Tower!",
+        # [in, paris, france] vs [paris]: 1 common, P = 1/3, R = 1, F1 = 2 (1/3) / (4/3) = 1/2; same for
+        # [france]; max over golds = 1/2, EM 0
+        "q2": "in Paris, France",
+        # q3 has no prediction: 0
+        # v1.1 removes ASCII punctuation only: "«berlin»" != "berlin", one token each, nothing common: 0
+        "q4": "«Berlin»",
+        "unknown": "ignored",
+    }
+    scores = squad_scores(preds, refs)
+    assert scores["exact_match"] == pytest.approx(100 * 1 / 4)
+    assert scores["f1"] == pytest.approx(100 * (1 + 0.5) / 4)
+
+
+def test_squad_scores_refuse_unanswerable():
+    with pytest.raises(ValueError, match="squad_v2_scores"):
+        squad_scores({"q": ""}, {"q": []})
+
+
+def test_mlqa_german_articles_and_unicode_punctuation():
+    refs = {"a": ["Vertrag von Versailles"], "b": ["Stadt"], "c": ["Berlin"]}
+    preds = {
+        # lower, drop ".", drop "der" -> "vertrag von versailles": EM 1, F1 1
+        "a": "Der Vertrag von Versailles.",
+        # "dieser" is no article (\b...\b): [dieser, stadt] vs [stadt]: P 1/2, R 1, F1 2/3, EM 0
+        "b": "dieser Stadt",
+        # « and » are Unicode punctuation (Pi, Pf): EM 1
+        "c": "«Berlin»",
+    }
+    scores = mlqa_scores(preds, refs, "de")
+    assert scores["exact_match"] == pytest.approx(100 * 2 / 3)
+    assert scores["f1"] == pytest.approx(100 * (1 + 2 / 3 + 1) / 3)
+
+
+def test_mlqa_chinese_mixed_segmentation():
+    refs = {"a": ["北京"], "b": ["2008年"], "c": ["长城"]}
+    preds = {
+        # tokens [北, 京, 大, 学] ("。" removed) vs [北, 京]: P 2/4, R 1, F1 = 2 (1/2) / (3/2) = 2/3
+        "a": "北京大学。",
+        # [2008, 年, 奥, 运, 会] vs [2008, 年]: P 2/5, R 1, F1 = 2 (2/5) / (7/5) = 4/7
+        "b": "2008年奥运会",
+        # "，" (U+FF0C) is punctuation: [长, 城] == [长, 城]: EM 1
+        "c": "长城，",
+    }
+    scores = mlqa_scores(preds, refs, "zh")
+    assert scores["exact_match"] == pytest.approx(100 * 1 / 3)
+    assert scores["f1"] == pytest.approx(100 * (2 / 3 + 4 / 7 + 1) / 3)
+
+
+def test_mlqa_arabic_replaces_every_al():
+    refs = {"a": ["كتاب"], "b": ["هل"], "c": ["مدينة"]}
+    preds = {
+        # "الكتاب" -> " كتاب" -> "كتاب": EM 1
+        "a": "الكتاب",
+        # official quirk: the mid-word "ال" of "هلال" is replaced too: "هل " -> "هل": EM 1
+        "b": "هلال",
+        # [في, مدينة] vs [مدينة] ("ال" of "المدينة" removed): P 1/2, R 1, F1 2/3, EM 0
+        "c": "في المدينة",
+    }
+    scores = mlqa_scores(preds, refs, "ar")
+    assert scores["exact_match"] == pytest.approx(100 * 2 / 3)
+    assert scores["f1"] == pytest.approx(100 * (1 + 1 + 2 / 3) / 3)
+
+
+def test_mlqa_vietnamese_spanish_hindi_english():
+    # vi: "cái" is removed -> "bàn": EM 1; "những" too
+    assert mlqa_scores({"q": "cái bàn"}, {"q": ["bàn"]}, "vi")["exact_match"] == pytest.approx(100.0)
+    assert mlqa_scores({"q": "những con mèo"}, {"q": ["con mèo"]}, "vi")["f1"] == pytest.approx(100.0)
+    # es: "Los" is removed -> "angeles": EM 1
+    assert mlqa_scores({"q": "Los Angeles"}, {"q": ["Angeles"]}, "es")["exact_match"] == pytest.approx(100.0)
+    # hi: the danda "।" is punctuation (Po); no articles
+    assert mlqa_scores({"q": "भारत।"}, {"q": ["भारत"]}, "hi")["exact_match"] == pytest.approx(100.0)
+    # en: "$" is not a Unicode P* character but string.punctuation adds it; "€" is in neither
+    assert mlqa_scores({"q": "$100"}, {"q": ["100"]}, "en")["exact_match"] == pytest.approx(100.0)
+    assert mlqa_scores({"q": "€100"}, {"q": ["100"]}, "en")["exact_match"] == pytest.approx(0.0)
+    # several golds: max over them; missing prediction counts 0 -> (1 + 0) / 2
+    scores = mlqa_scores({"q1": "a cat"}, {"q1": ["dog", "the cat"], "q2": ["x"]}, "en")
+    assert scores == pytest.approx({"f1": 50.0, "exact_match": 50.0})
+
+
+def test_mlqa_unknown_language():
+    with pytest.raises(ValueError, match="fr"):
+        mlqa_scores({"q": "x"}, {"q": ["x"]}, "fr")
+
+
+def test_squad_v2_scores():
+    refs = {"q1": [], "q2": [], "q3": ["the Rhine", "Rhine river"], "q4": ["Rhine river"], "q5": ["The"]}
+    preds = {
+        "q1": "",  # unanswerable, no answer: EM 1, F1 1
+        "q2": "Paris",  # unanswerable, answered: 0, 0
+        "q3": "",  # answerable, no answer: 0, 0
+        "q4": "river",  # [river] vs [rhine, river]: P 1, R 1/2, F1 2/3, EM 0
+        "q5": "",  # the only gold normalises to "" and is dropped: unanswerable, so EM 1, F1 1
+    }
+    scores = squad_v2_scores(preds, refs)
+    assert scores["exact_match"] == pytest.approx(100 * 2 / 5)
+    assert scores["f1"] == pytest.approx(100 * (1 + 2 / 3 + 1) / 5)
+    # a prediction that normalises to nothing ("The.") is "no answer" too
+    assert squad_v2_scores({"q": "The."}, {"q": []}) == pytest.approx({"f1": 100.0, "exact_match": 100.0})
+
+
+def test_task_score():
+    # QA: (F1 + EM) / 2 = (80 + 70) / 2
+    assert task_score({"f1": 80.0, "exact_match": 70.0}, "f1_em") == pytest.approx(75.0)
+    assert task_score({"accuracy": 50.0}, "accuracy") == pytest.approx(50.0)
+    assert task_score({"f1": 61.0}, "f1") == pytest.approx(61.0)

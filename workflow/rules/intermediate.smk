@@ -1,0 +1,23 @@
+# Phase (ii): intermediate-task training, one job per row and seed; only the encoder is kept.
+
+
+rule train_intermediate:
+    input:
+        encoder=GRID.base_model(),
+        data=row_data,
+    output:
+        directory(f"{R}/checkpoints/intermediate/{{row}}/seed={{seed}}"),
+    params:
+        tasks=lambda wildcards: GRID.row_tasks(wildcards.row),
+        hparams=lambda wildcards: GRID.hparams_json(GRID.row_tasks(wildcards.row)),
+        sampling=json.dumps(config.get("multitask", {})),
+        state=lambda wildcards: GRID.state("intermediate", wildcards.row, f"seed={wildcards.seed}"),
+        save_every=config["training"].get("save_every", 0),
+    threads: 4
+    log:
+        f"{R}/logs/intermediate/{{row}}/seed={{seed}}.log",
+    shell:
+        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 xstilts train --phase intermediate --tasks {params.tasks} --init {input.encoder}"
+        " --data {R}/data/train --out {output} --state {params.state} --hparams {params.hparams:q}"
+        " --sampling {params.sampling:q} --seed {wildcards.seed} --save-every {params.save_every}"
+        " > {log} 2>&1"

@@ -1,0 +1,39 @@
+# Phase (iii): target-task training on English, one job per (row, training set, seed), shared by the
+# targets that train on the same data (XQuAD and MLQA on SQuAD); then one evaluation job per cell.
+
+
+rule train_target:
+    input:
+        encoder=target_encoder,
+        data=lambda wildcards: GRID.dataset_meta(wildcards.trainset),
+    output:
+        directory(f"{R}/checkpoints/target/{{row}}/{{trainset}}/seed={{seed}}"),
+    params:
+        hparams=lambda wildcards: GRID.hparams_json([wildcards.trainset]),
+        state=lambda wildcards: GRID.state(
+            "target", wildcards.row, wildcards.trainset, f"seed={wildcards.seed}"
+        ),
+        save_every=config["training"].get("save_every", 0),
+    threads: 4
+    log:
+        f"{R}/logs/target/{{row}}/{{trainset}}/seed={{seed}}.log",
+    shell:
+        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 xstilts train --phase target --tasks {wildcards.trainset} --init {input.encoder}"
+        " --data {R}/data/train --out {output} --state {params.state} --hparams {params.hparams:q}"
+        " --seed {wildcards.seed} --save-every {params.save_every} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        unpack(cell_inputs),
+    output:
+        f"{R}/scores/intermediate={{row}}/target={{target}}/seed={{seed}}/scores.parquet",
+    params:
+        hparams=eval_hparams,
+        retrieval=json.dumps(config.get("retrieval", {})),
+    threads: 4
+    log:
+        f"{R}/logs/evaluate/{{row}}/{{target}}/seed={{seed}}.log",
+    shell:
+        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 xstilts evaluate --target {wildcards.target} --model {input.model} --data {R}/data/eval"
+        " --out {output} --hparams {params.hparams:q} --retrieval {params.retrieval:q} > {log} 2>&1"
