@@ -39,7 +39,7 @@ def _multiple_choice(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length:
     counts = df["choices"].map(len).tolist()
     firsts = [c for c, n in zip(df["context"], counts, strict=True) for _ in range(n)]
     seconds = [str(choice) for choices in df["choices"] for choice in choices]
-    flat = tok(firsts, seconds, truncation="only_first", max_length=max_length)["input_ids"]
+    flat = tok(firsts, seconds, truncation=True, max_length=max_length)["input_ids"]
     ids, start = [], 0
     for n in counts:
         ids.append(flat[start:start + n])
