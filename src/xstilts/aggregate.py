@@ -1,0 +1,241 @@
+"""The transfer tables: grid rows x targets, as XTREME scores them (DESIGN.md section 2, "Scores").
+
+A cell's headline per language is the target's metric on its report split (QA: (F1 + EM) / 2). A
+target's value for one seed is the mean over the languages that cell was evaluated on; the table shows
+the mean over seeds. Group columns average the group's targets, "xtreme" averages all targets; both are
+NaN when one of their targets is missing for the row. `transfer_std_table` gives the matching sample
+standard deviation over seeds (NaN with one seed); group and XTREME spreads are taken over the per-seed
+group and XTREME scores. Missing cells are NaN, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.colors import CenteredNorm, Normalize
+from matplotlib.figure import Figure
+
+from xstilts.catalogue import BASELINE_ROW, GROUPS, TARGETS
+from xstilts.results_io import atomic_path, write_parquet, write_text
+
+CELL_KEYS = ["intermediate", "target", "seed", "language"]
+QA_PARTS = ("f1", "exact_match")
+XTREME = "xtreme"
+INDEX_NAME = "intermediate"
+
+
+def _check_targets(targets: Sequence[str]) -> None:
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise ValueError(f"unknown target(s) {unknown}; known: {', '.join(TARGETS)}")
+
+
+def _metric_parts(target: str) -> tuple[str, ...]:
+    """The metric rows whose mean is the target's headline (`metrics.task_score` semantics)."""
+    metric = TARGETS[target].metric
+    return QA_PARTS if metric == "f1_em" else (metric,)
+
+
+def cell_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (intermediate, target, seed, language) with the headline `value` on the report split.
+
+    For "f1_em" targets the value is the mean of the f1 and exact_match rows (NaN if one is missing).
+    """
+    _check_targets(scores["target"].unique().tolist())
+    wanted = pd.DataFrame(
+        [(t, TARGETS[t].report_split, m, len(_metric_parts(t))) for t in TARGETS for m in _metric_parts(t)],
+        columns=["target", "split", "metric", "n_parts"],
+    )
+    rows = scores[["intermediate", "target", "seed", "language", "split", "metric", "value"]].astype(
+        {"intermediate": str, "target": str, "split": str, "metric": str, "language": str, "seed": "int64"}
+    )
+    rows = rows.merge(wanted, on=["target", "split", "metric"], how="inner")
+    cells = rows.groupby(CELL_KEYS, sort=True).agg(
+        value=("value", "mean"), found=("value", "size"), n_parts=("n_parts", "first")
+    )
+    cells["value"] = cells["value"].where(cells["found"] == cells["n_parts"])
+    return cells[["value"]].reset_index()
+
+
+def _per_seed(scores: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
+    """Target values per (intermediate, seed): the mean over each cell's languages (NaN-propagating)."""
+    cells = cell_scores(scores)
+    cells = cells[cells["target"].isin(list(targets))]
+    per_seed = cells.groupby(["intermediate", "seed", "target"])["value"].mean(skipna=False)
+    return per_seed.unstack("target").reindex(columns=list(targets))
+
+
+def _summaries(table: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
+    """Append the group columns (groups with a target in `targets`) and the XTREME score."""
+    table = table.copy()
+    for group in GROUPS:
+        members = [t for t in targets if TARGETS[t].group == group]
+        if members:
+            table[group] = table[members].mean(axis=1, skipna=False)
+    table[XTREME] = table[list(targets)].mean(axis=1, skipna=False) if targets else np.nan
+    return table
+
+
+def _finish(table: pd.DataFrame, rows: Sequence[str]) -> pd.DataFrame:
+    table = table.reindex(list(rows)).astype("float64")
+    table.index.name = INDEX_NAME
+    table.columns.name = None
+    return table
+
+
+def transfer_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+    """Rows x (targets, groups, "xtreme"): per target the mean over languages, then over seeds.
+
+    Groups and XTREME are computed from the seed-averaged target columns, so they match the table.
+    """
+    _check_targets(targets)
+    means = _per_seed(scores, targets).groupby(level="intermediate").mean()
+    return _finish(_summaries(means, targets), rows)
+
+
+def transfer_std_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+    """Same shape as `transfer_table`: the sample standard deviation over seeds (ddof=1)."""
+    _check_targets(targets)
+    per_seed = _summaries(_per_seed(scores, targets), targets)
+    return _finish(per_seed.groupby(level="intermediate").std(ddof=1), rows)
+
+
+def delta_table(transfer: pd.DataFrame, baseline: str = BASELINE_ROW) -> pd.DataFrame:
+    """`transfer` minus its `baseline` row, column by column (NaN where either is missing, all NaN
+    when `baseline` is not a row)."""
+    return transfer - _baseline(transfer, baseline)
+
+
+def _baseline(transfer: pd.DataFrame, baseline: str) -> pd.Series:
+    if baseline in transfer.index:
+        return transfer.loc[baseline]
+    return pd.Series(np.nan, index=transfer.columns, dtype="float64")
+
+
+def best_table(transfer: pd.DataFrame, baseline: str = BASELINE_ROW) -> pd.DataFrame:
+    """Per column of `transfer`: the best row other than the baseline, its score, the baseline's, and
+    the delta. `best` is None where no row has a score."""
+    candidates = transfer.drop(index=baseline, errors="ignore")
+    base = _baseline(transfer, baseline)
+    records = []
+    for column in transfer.columns:
+        values = candidates[column].dropna()
+        best = values.idxmax() if len(values) else None
+        score = values.max() if len(values) else np.nan
+        records.append(
+            {
+                "column": column,
+                "best": best,
+                "score": score,
+                "baseline": base[column],
+                "delta": score - base[column],
+            }
+        )
+    table = pd.DataFrame.from_records(records, index="column")
+    table.index.name = "target"
+    return table.astype({"best": object, "score": "float64", "baseline": "float64", "delta": "float64"})
+
+
+def per_language_table(scores: pd.DataFrame, target: str, rows: Sequence[str]) -> pd.DataFrame:
+    """Rows x languages of one target (mean over seeds), plus "avg" equal to the transfer table's value.
+
+    Languages come in catalogue order, then any others (e.g. demo languages) sorted.
+    """
+    _check_targets([target])
+    cells = cell_scores(scores)
+    cells = cells[cells["target"] == target]
+    table = cells.groupby(["intermediate", "language"])["value"].mean().unstack("language")
+    present = set(table.columns)
+    catalogue = [lang for lang in TARGETS[target].languages if lang in present]
+    table = table.reindex(columns=catalogue + sorted(present - set(catalogue)))
+    table["avg"] = transfer_table(scores, rows, [target])[target]
+    return _finish(table, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Files
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    shown = df.astype(object).where(df.notna(), None)
+    return shown.to_markdown(floatfmt=".1f", missingval="–") + "\n"
+
+
+def _latex(df: pd.DataFrame) -> str:
+    styler = df.style.format(precision=1, na_rep="--", escape="latex")
+    styler = styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    return styler.to_latex(hrules=True)
+
+
+def _write_formats(df: pd.DataFrame, stem: Path) -> list[Path]:
+    """`stem`.parquet, .csv (full precision), .md and .tex (1 decimal)."""
+    paths = [stem.with_name(f"{stem.name}.{ext}") for ext in ("parquet", "csv", "md", "tex")]
+    write_parquet(df, paths[0])
+    write_text(df.to_csv(), paths[1])
+    write_text(_markdown(df), paths[2])
+    write_text(_latex(df), paths[3])
+    return paths
+
+
+def _heatmap(df: pd.DataFrame, path: Path, *, title: str, diverging: bool, n_targets: int) -> None:
+    """Rows x columns heatmap with annotated cells and NaN cells grey; a line separates the targets
+    from the group/XTREME columns. Diverging colours centred at 0 when `diverging`."""
+    values = df.to_numpy(dtype="float64")
+    missing = np.isnan(values)
+    finite = values[~missing]
+    cmap = colormaps["RdBu" if diverging else "viridis"].with_extremes(bad="lightgrey")
+    if diverging:
+        norm: Normalize = CenteredNorm(vcenter=0.0, halfrange=max(float(np.abs(finite).max(initial=0)), 1.0))
+    else:
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
+        norm = Normalize(vmin=low, vmax=max(high, low + 1.0))
+    n_rows, n_cols = values.shape
+    fig = Figure(figsize=(2.0 + 0.7 * n_cols, 1.5 + 0.4 * n_rows), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_array(values, missing), cmap=cmap, norm=norm, aspect="auto")
+    ax.set_xticks(range(n_cols), [str(c) for c in df.columns], rotation=45, ha="right")
+    ax.set_yticks(range(n_rows), [str(r) for r in df.index])
+    if 0 < n_targets < n_cols:
+        ax.axvline(n_targets - 0.5, color="black", linewidth=1.5)
+    for (i, j), value in np.ndenumerate(values):
+        if not missing[i, j]:
+            r, g, b, _ = cmap(norm(value))
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    fig.colorbar(image, ax=ax)
+    ax.set_title(title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+
+
+def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targets: Sequence[str]) -> list[Path]:
+    """Write every table and heatmap below `out_dir` atomically; return the written paths.
+
+    Tables (each as .parquet, .csv, .md, .tex): `transfer`, `transfer_std`, `delta` (vs "none"),
+    `best`, and `per_language/<target>` per target. Heatmaps: `heatmap_transfer.png`,
+    `heatmap_delta.png`.
+    """
+    out_dir = Path(out_dir)
+    transfer = transfer_table(scores, rows, targets)
+    delta = delta_table(transfer)
+    tables = {
+        "transfer": transfer,
+        "transfer_std": transfer_std_table(scores, rows, targets),
+        "delta": delta,
+        "best": best_table(transfer),
+    }
+    tables |= {f"per_language/{t}": per_language_table(scores, t, rows) for t in targets}
+    paths = [p for name, df in tables.items() for p in _write_formats(df, out_dir / name)]
+    heatmaps = (
+        ("transfer", transfer, "Zero-shot transfer (0-100)", False),
+        ("delta", delta, f"Gain over {BASELINE_ROW!r} (points)", True),
+    )
+    for name, df, title, diverging in heatmaps:
+        path = out_dir / f"heatmap_{name}.png"
+        _heatmap(df, path, title=title, diverging=diverging, n_targets=len(targets))
+        paths.append(path)
+    return paths

@@ -1,0 +1,297 @@
+"""Everything that writes or reads `results/`: atomic writes, cell scores, checkpoint manifests.
+
+Every write goes to a hidden temporary sibling (".<name>.<random>.tmp") and is renamed onto its
+destination only when complete, so no reader ever sees a half-written file. Readers skip names starting
+with "." (pyarrow's dataset discovery does so by default), so a crashed writer's leftovers are ignored.
+
+Scores live in a hive tree, `results/scores/intermediate=I/target=T/seed=S/scores.parquet`; the three
+keys are in the folder names only (see DESIGN.md section 4), so `pandas.read_parquet("results/scores")`
+reads the whole grid with them as partition columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from xstilts.catalogue import NAME_PATTERN, TARGETS
+
+HIDDEN_PREFIXES = (".", "_")
+
+SCORE_SCHEMA = pa.schema(
+    [
+        ("language", pa.string()),
+        ("split", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("n_examples", pa.int64()),
+        ("model", pa.string()),
+        ("steps", pa.int64()),
+        ("wall_seconds", pa.float64()),
+        ("device", pa.string()),
+    ]
+)
+SCORE_COLUMNS: tuple[str, ...] = tuple(SCORE_SCHEMA.names)
+SCORE_ROW_KEYS = frozenset({"language", "split", "metric", "value", "n_examples"})
+PARTITION_SCHEMA = pa.schema([("intermediate", pa.string()), ("target", pa.string()), ("seed", pa.int64())])
+PARTITION_COLUMNS: tuple[str, ...] = tuple(PARTITION_SCHEMA.names)
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("phase", pa.string()),
+        ("task", pa.string()),
+        ("step", pa.int64()),
+        ("dev_metric", pa.float64()),
+        ("bytes", pa.int64()),
+        ("sha256", pa.string()),
+    ]
+)
+MANIFEST_COLUMNS: tuple[str, ...] = tuple(MANIFEST_SCHEMA.names)
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic writes
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{tag}.tmp")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a hidden temporary sibling of `path`; on success rename it onto `path`.
+
+    The caller writes a file or a directory at the yielded path. On normal exit it replaces `path`
+    (an existing directory is renamed aside, the new one renamed in, the old one deleted); on any
+    exception the temporary is deleted and the exception re-raised. Parent directories are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(path, "")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"atomic write of {path}: nothing was written to {tmp}")
+        if tmp.is_dir() and path.is_dir():
+            old = _sibling(path, ".old")
+            os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if tmp.is_file():
+                _fsync_file(tmp)
+            os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a frame as parquet atomically (a named or non-range index is kept as columns)."""
+    _write_table(pa.Table.from_pandas(df), path)
+
+
+def write_text(text: str, path: Path) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Scores
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValueError(f"{kind} {name!r} does not match {NAME_PATTERN.pattern}")
+
+
+def scores_path(results: Path, intermediate: str, target: str, seed: int) -> Path:
+    """`results/scores/intermediate=I/target=T/seed=S/scores.parquet`, with the names checked."""
+    _check_name("intermediate", intermediate)
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    cell = Path(results) / "scores" / f"intermediate={intermediate}" / f"target={target}" / f"seed={seed}"
+    return cell / "scores.parquet"
+
+
+def _score_row_error(row: Any) -> str | None:
+    if not isinstance(row, dict):
+        return "not a dict"
+    if set(row) != SCORE_ROW_KEYS:
+        missing, extra = SCORE_ROW_KEYS - set(row), set(row) - SCORE_ROW_KEYS
+        return f"missing keys {sorted(missing)}, unexpected keys {sorted(extra)}" + (
+            " (intermediate/target/seed live in the folder names only)" if extra & set(PARTITION_COLUMNS) else ""
+        )
+    for key in ("language", "split", "metric"):
+        if not isinstance(row[key], str) or not row[key]:
+            return f"{key} must be a non-empty string"
+    value = row["value"]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        return f"value must be a finite number, got {value!r}"
+    n = row["n_examples"]
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        return f"n_examples must be a non-negative int, got {n!r}"
+    return None
+
+
+def write_scores(rows: list[dict], path: Path, *, model: str, steps: int, wall_seconds: float, device: str) -> None:
+    """Validate one cell's score rows and write them atomically as `scores.parquet`.
+
+    Each row holds exactly language, split, metric, value (finite, 0-100 scale; NaN is refused)
+    and n_examples; the run facts are the same for every row. (language, split, metric) is unique.
+    """
+    if not rows:
+        raise ValueError(f"{path}: no score rows")
+    seen: set[tuple[str, str, str]] = set()
+    for i, row in enumerate(rows):
+        if error := _score_row_error(row):
+            raise ValueError(f"{path}: score row {i} ({row!r}): {error}")
+        key = (row["language"], row["split"], row["metric"])
+        if key in seen:
+            raise ValueError(f"{path}: duplicate score row for language/split/metric {key}")
+        seen.add(key)
+    df = pd.DataFrame(
+        {
+            "language": [r["language"] for r in rows],
+            "split": [r["split"] for r in rows],
+            "metric": [r["metric"] for r in rows],
+            "value": [float(r["value"]) for r in rows],
+            "n_examples": [int(r["n_examples"]) for r in rows],
+            "model": str(model),
+            "steps": int(steps),
+            "wall_seconds": float(wall_seconds),
+            "device": str(device),
+        }
+    )
+    _write_table(pa.Table.from_pandas(df, schema=SCORE_SCHEMA, preserve_index=False), path)
+
+
+def read_scores(scores_dir: Path) -> pd.DataFrame:
+    """Read the whole hive tree below `scores_dir` (hidden/temporary names are skipped).
+
+    Columns: intermediate (str), target (str), seed (int64), then SCORE_COLUMNS; sorted by cell,
+    language, split, metric. An empty frame with these columns when there is no scores file.
+    """
+    schema = pa.unify_schemas([PARTITION_SCHEMA, SCORE_SCHEMA])
+    files = [
+        p
+        for p in Path(scores_dir).rglob("*.parquet")
+        if not any(part.startswith(HIDDEN_PREFIXES) for part in p.relative_to(scores_dir).parts)
+    ]
+    if not files:
+        return schema.empty_table().to_pandas()
+    dataset = ds.dataset(
+        Path(scores_dir),
+        format="parquet",
+        schema=schema,
+        partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
+        ignore_prefixes=list(HIDDEN_PREFIXES),
+    )
+    df = dataset.to_table(columns=list(schema.names)).to_pandas()
+    keys = [*PARTITION_COLUMNS, "language", "split", "metric"]
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoint manifests
+
+
+def _manifest_path_str(checkpoint_dir: Path) -> str:
+    """The path relative to the results directory's parent (the parent of the nearest `checkpoints`
+    ancestor), e.g. "results/checkpoints/phase2/mnli"; the path as given when there is none."""
+    resolved = Path(checkpoint_dir).resolve()
+    for ancestor in resolved.parents:
+        if ancestor.name == "checkpoints":
+            return resolved.relative_to(ancestor.parent.parent).as_posix()
+    return Path(checkpoint_dir).as_posix()
+
+
+def manifest_row(checkpoint_dir: Path, *, phase: str, task: str, step: int, dev_metric: float) -> dict:
+    """One manifest row for a checkpoint directory.
+
+    bytes: the summed size of its `*.safetensors` files; sha256: one digest over their contents
+    concatenated in name order (for a single file, what `sha256sum model.safetensors` prints).
+    """
+    weights = sorted(Path(checkpoint_dir).glob("*.safetensors"))
+    if not weights:
+        raise FileNotFoundError(f"no *.safetensors file in checkpoint {checkpoint_dir}")
+    digest = hashlib.sha256()
+    for file in weights:
+        with file.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return {
+        "path": _manifest_path_str(checkpoint_dir),
+        "phase": phase,
+        "task": task,
+        "step": int(step),
+        "dev_metric": float(dev_metric),
+        "bytes": sum(f.stat().st_size for f in weights),
+        "sha256": digest.hexdigest(),
+    }
+
+
+def write_manifest(rows: list[dict], path: Path) -> None:
+    """Write manifest rows (keys exactly MANIFEST_COLUMNS) atomically as parquet."""
+    for i, row in enumerate(rows):
+        if set(row) != set(MANIFEST_COLUMNS):
+            raise ValueError(f"{path}: manifest row {i} has keys {sorted(row)}, expected {MANIFEST_COLUMNS}")
+    table = pa.Table.from_pylist([{c: row[c] for c in MANIFEST_COLUMNS} for row in rows], schema=MANIFEST_SCHEMA)
+    _write_table(table, path)
+
+
+def collect_manifests(checkpoints_dir: Path) -> pd.DataFrame:
+    """Concatenate the checkpoints' own `manifest.parquet` files below `checkpoints_dir`, sorted by path.
+
+    Hidden paths are skipped, and so is `checkpoints_dir/manifest.parquet` itself (the collected one).
+    """
+    root = Path(checkpoints_dir)
+    files = sorted(
+        p
+        for p in root.rglob("manifest.parquet")
+        if p.parent != root and not any(part.startswith(HIDDEN_PREFIXES) for part in p.relative_to(root).parts)
+    )
+    tables = [pq.read_table(f, schema=MANIFEST_SCHEMA) for f in files]
+    table = pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table()
+    return table.to_pandas().sort_values("path", kind="stable").reset_index(drop=True)
