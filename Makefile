@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint bench clean-demo
+.PHONY: setup browser demo demo-alternatives test lint bench clean-demo
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,18 @@ $(VENV)/.installed: pyproject.toml
 demo: setup  ## the whole X-STILTs grid on the built-in demo (tiny model, generated data), on this machine
 	snakemake --profile profiles/demo
 
-test: setup  ## every test, the SLURM integration tests included
+demo-alternatives: setup  ## after `make demo`: add the MLM-mixed and translated-data rows
+	snakemake --profile profiles/demo --configfile config.yaml profiles/demo/demo-config.yaml \
+	  profiles/demo/alternatives.yaml
+
+# tests/test_report.py renders results/report.html in headless Chromium (Debian's `chromium`): installed
+# here when missing and possible (root with apt-get, as on CI's fresh Debian machine); else that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || echo "chromium could not be installed (needs root and apt-get): the report rendering test will skip"
+
+test: setup browser  ## every test, the SLURM integration tests included
 	$(BIN)/python -m pytest -q
 
 lint: setup

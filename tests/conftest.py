@@ -23,7 +23,7 @@ def sentences(n: int, seed: int = 0) -> list[str]:
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer XLM-R and its tokenizer, saved like a hub checkpoint."""
     out = tmp_path_factory.mktemp("tiny_encoder")
-    tokenizer = train_tokenizer(sentences(500) + ["北京 في الْمدينة Müller Việt"], vocab_size=300)
+    tokenizer = train_tokenizer([*sentences(500), "北京 في الْمدينة Müller Việt"], vocab_size=300)
     config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
                               num_attention_heads=2, intermediate_size=64, max_position_embeddings=258,
                               type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)

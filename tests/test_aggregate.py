@@ -10,10 +10,14 @@ import pandas as pd
 import pytest
 
 from xstilts.aggregate import (
+    DELTA_NOTE,
     best_table,
     cell_scores,
     delta_table,
+    noise_table,
     per_language_table,
+    seed_count_table,
+    significant_table,
     transfer_std_table,
     transfer_table,
     write_tables,
@@ -237,3 +241,29 @@ def test_write_tables_from_the_results_tree(tmp_path: Path) -> None:
     csv = pd.read_csv(out / "per_language" / "xquad.csv", index_col=0)
     assert csv.loc["mnli", "avg"] == 71.0 and csv.loc["none", "de"] == 50.0
     assert (out / "heatmap_delta.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seed_noise_and_its_markdown(scores: pd.DataFrame, tmp_path: Path) -> None:
+    transfer, std = transfer_table(scores, ROWS, TARGETS), transfer_std_table(scores, ROWS, TARGETS)
+    counts = seed_count_table(scores, ROWS, TARGETS)
+    assert counts.loc["mnli", "xnli"] == 2 and counts.loc["none", "xtreme"] == 1 and counts.loc["anli", "udpos"] == 0
+    noise = noise_table(std, counts)
+    # mnli vs none: sqrt(((2 - 1) s_mnli^2 + (1 - 1) s_none^2) / (2 + 1 - 2)) = s_mnli
+    assert noise.loc["mnli", "xnli"] == pytest.approx(SQRT2) and noise.loc["mnli", "bucc"] == pytest.approx(5 / SQRT2)
+    assert noise.loc[["none", "anli"], "xnli"].isna().all()  # one seed on each side: unknown
+    significant = significant_table(delta_table(transfer), noise)
+    # |delta| > 2 x noise: xnli 6 > 2.83, pawsx 3 > 2.83, udpos 1 < 2.83, xquad 8.5 > 2.83, bucc 12.5 > 7.07,
+    # xtreme 6.2 > 2 x 2.6 / sqrt(2) = 3.68
+    columns = ["xnli", "pawsx", "udpos", "xquad", "bucc", "xtreme"]
+    assert significant.loc["mnli", columns].tolist() == [True, True, False, True, True, True]
+    assert not significant.loc[["none", "anli", "multitask"]].any().any()
+    # Two seeds or more on both sides: sqrt(((3 - 1) 3^2 + (2 - 1) 1^2) / (3 + 2 - 2)) = sqrt(19 / 3)
+    both = noise_table(pd.DataFrame({"x": [1.0, 3.0]}, index=["none", "r"]),
+                       pd.DataFrame({"x": [2.0, 3.0]}, index=["none", "r"]))
+    assert both.loc["r", "x"] == pytest.approx(math.sqrt(19 / 3))
+    write_tables(scores, tmp_path, ROWS, TARGETS)
+    transfer_md, delta_md = (tmp_path / "transfer.md").read_text(), (tmp_path / "delta.md").read_text()
+    assert "81.0 ± 1.4" in transfer_md and "77.5 ± 3.5" in transfer_md  # mnli xnli, bucc
+    assert "| 75.0 |" in transfer_md.replace("  ", "")  # none: one seed, no spread
+    assert "+6.0* |" in delta_md and "+1.0 |" in delta_md and "-10.0 |" in delta_md  # udpos, anli: unmarked
+    assert DELTA_NOTE in delta_md

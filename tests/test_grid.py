@@ -68,8 +68,8 @@ def test_hparams_merge_defaults_and_task_overrides(paper: dict) -> None:
 def test_paper_config_is_valid(paper: dict) -> None:
     validate(copy.deepcopy(paper), str(SCHEMA))
     check_config(paper)
-    for target, languages in paper["targets"].items():
-        assert tuple(languages) == TARGETS[target].languages
+    for target, languages in paper["languages"].items():
+        assert tuple(languages) == TARGETS[target].languages == tuple(Grid(paper).languages(target))
 
 
 def test_unknown_row_is_refused(paper: dict) -> None:
@@ -78,13 +78,21 @@ def test_unknown_row_is_refused(paper: dict) -> None:
 
 
 def test_unknown_target_is_refused(paper: dict) -> None:
-    message = refuse({**paper, "targets": {**paper["targets"], "xnlii": ["en"]}})
+    message = refuse({**paper, "targets": [*paper["targets"], "xnlii"]})
+    assert "xnlii" in message and "xnli" in message
+    message = refuse({**paper, "languages": {**paper["languages"], "xnlii": ["en"]}})
     assert "xnlii" in message
 
 
 def test_unknown_language_is_refused(paper: dict) -> None:
-    message = refuse({**paper, "targets": {**paper["targets"], "pawsx": ["en", "ru"]}})
+    message = refuse({**paper, "languages": {**paper["languages"], "pawsx": ["en", "ru"]}})
     assert "'ru'" in message and "pawsx" in message and "de en es fr ja ko zh" in message
+
+
+def test_unlisted_target_languages_default_to_xtremes_and_overlays_can_shrink_targets(paper: dict) -> None:
+    grid = Grid({**paper, "targets": ["xnli", "bucc"], "languages": {"xnli": ["en", "de"]}})
+    assert grid.targets == ["xnli", "bucc"] and grid.trainsets == ["mnli"]
+    assert grid.languages("xnli") == ["en", "de"] and grid.languages("bucc") == ["de", "fr", "ru", "zh"]
 
 
 def test_misspelt_key_is_refused(paper: dict) -> None:
@@ -124,7 +132,7 @@ def test_dry_run_of_paper_grid_on_slurm_profile_has_the_shared_job_counts(tmp_pa
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path: Path) -> None:
     overlay = tmp_path / "bad.yaml"
-    overlay.write_text("targets:\n  xnli: [en, xx]\n")
+    overlay.write_text("languages:\n  xnli: [en, xx]\n")
     run = subprocess.run([*SNAKEMAKE, "-n", "--profile", "profiles/slurm", "--configfile", "config.yaml",
                           str(overlay)], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode != 0

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 OVERLAY = """
 rows: [none, sst2]
-targets:
+targets: [xnli, pawsx, tatoeba]
+languages:
   xnli: [en, de]
   pawsx: [en, zh]
   tatoeba: [de, fr]
@@ -68,6 +69,8 @@ def test_small_grid_fills_every_cell_and_table(small_grid: Path) -> None:
         for ext in ("parquet", "csv", "md", "tex"):
             assert (small_grid / "tables" / f"{name}.{ext}").is_file()
     assert (small_grid / "tables" / "heatmap_delta.png").stat().st_size > 1000
+    assert "6 cells: 6 done, 0 running, 0 failed, 0 missing" in (small_grid / "README.md").read_text()
+    assert '<img src="tables/bars_xnli.png"' in (small_grid / "report.html").read_text()
     manifest = pd.read_parquet(small_grid / "checkpoints" / "manifest.parquet")
     assert set(manifest["phase"]) == {"intermediate", "target"}
     assert (manifest["bytes"] > 0).all() and manifest["sha256"].str.len().eq(64).all()

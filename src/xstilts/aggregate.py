@@ -6,6 +6,11 @@ the mean over seeds. Group columns average the group's targets, "xtreme" average
 NaN when one of their targets is missing for the row. `transfer_std_table` gives the matching sample
 standard deviation over seeds (NaN with one seed); group and XTREME spreads are taken over the per-seed
 group and XTREME scores. Missing cells are NaN, never an error.
+
+Seed noise: a delta "exceeds seed noise" when |delta| > NOISE_FACTOR (2) x the pooled standard deviation
+of the row's and the baseline's per-seed scores, sqrt(((n_r - 1) s_r² + (n_b - 1) s_b²) / (n_r + n_b - 2));
+with one seed on both sides the noise is unknown and no delta is marked. With several seeds the Markdown
+renderings show mean ± std (transfer) and mark such deltas with "*" (delta).
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ CELL_KEYS = ["intermediate", "target", "seed", "language"]
 QA_PARTS = ("f1", "exact_match")
 XTREME = "xtreme"
 INDEX_NAME = "intermediate"
+NOISE_FACTOR = 2.0
+MISSING = "–"
+MEAN_STD_NOTE = "Mean ± sample standard deviation over seeds; a value without ± has one seed. – = missing."
+DELTA_NOTE = (f"* = |delta| > {NOISE_FACTOR:g} x the pooled seed standard deviation of the row and {BASELINE_ROW!r} "
+              "(exceeds seed noise); unmarked where it does not or where one seed each leaves it unknown.")
 
 
 def _check_targets(targets: Sequence[str]) -> None:
@@ -104,6 +114,44 @@ def transfer_std_table(scores: pd.DataFrame, rows: Sequence[str], targets: Seque
     return _finish(per_seed.groupby(level="intermediate").std(ddof=1), rows)
 
 
+def seed_count_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+    """Same shape as `transfer_table`: the number of seeds with a value (0 where the cell is missing)."""
+    _check_targets(targets)
+    per_seed = _summaries(_per_seed(scores, targets), targets)
+    return _finish(per_seed.groupby(level="intermediate").count(), rows).fillna(0.0)
+
+
+def noise_table(std: pd.DataFrame, counts: pd.DataFrame, baseline: str = BASELINE_ROW) -> pd.DataFrame:
+    """Per cell, the pooled seed standard deviation of the row and `baseline` (see the module
+    docstring); NaN without a degree of freedom or where either side has no value."""
+    n_base = counts.loc[baseline] if baseline in counts.index else pd.Series(0.0, index=counts.columns)
+    s_base = _baseline(std, baseline)
+    squares = (counts - 1).clip(lower=0) * std.fillna(0) ** 2 + (n_base - 1).clip(lower=0) * s_base.fillna(0) ** 2
+    dof = counts + n_base - 2
+    return np.sqrt(squares / dof.where(dof > 0)).where((counts > 0) & (n_base > 0))
+
+
+def significant_table(delta: pd.DataFrame, noise: pd.DataFrame) -> pd.DataFrame:
+    """True where |delta| > NOISE_FACTOR x `noise` (False where either is NaN)."""
+    return delta.abs() > NOISE_FACTOR * noise
+
+
+def _fmt(value: float) -> str:
+    return MISSING if pd.isna(value) else f"{value:.1f}"
+
+
+def mean_std_frame(mean: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
+    """`mean` as text, "81.0 ± 1.4" where `std` has a value, "–" where `mean` is missing."""
+    spread = std.reindex_like(mean).map(lambda s: "" if pd.isna(s) else f" ± {s:.1f}")
+    return mean.map(_fmt) + spread.where(mean.notna(), "")
+
+
+def delta_frame(delta: pd.DataFrame, significant: pd.DataFrame) -> pd.DataFrame:
+    """`delta` as signed text, "*" appended where `significant`."""
+    marks = significant.reindex_like(delta).fillna(False).astype(bool).map(lambda b: "*" if b else "")
+    return delta.map(lambda v: MISSING if pd.isna(v) else f"{v:+.1f}") + marks
+
+
 def delta_table(transfer: pd.DataFrame, baseline: str = BASELINE_ROW) -> pd.DataFrame:
     """`transfer` minus its `baseline` row, column by column (NaN where either is missing, all NaN
     when `baseline` is not a row)."""
@@ -171,12 +219,17 @@ def _latex(df: pd.DataFrame) -> str:
     return styler.to_latex(hrules=True)
 
 
-def _write_formats(df: pd.DataFrame, stem: Path) -> list[Path]:
-    """`stem`.parquet, .csv (full precision), .md and .tex (1 decimal)."""
+def text_markdown(text: pd.DataFrame, note: str) -> str:
+    """A table of preformatted cells (e.g. `mean_std_frame`), right-aligned, then `note`."""
+    return text.to_markdown(stralign="right") + f"\n\n{note}\n"
+
+
+def _write_formats(df: pd.DataFrame, stem: Path, markdown: str | None = None) -> list[Path]:
+    """`stem`.parquet, .csv (full precision), .md (`markdown` if given) and .tex (1 decimal)."""
     paths = [stem.with_name(f"{stem.name}.{ext}") for ext in ("parquet", "csv", "md", "tex")]
     write_parquet(df, paths[0])
     write_text(df.to_csv(), paths[1])
-    write_text(_markdown(df), paths[2])
+    write_text(markdown or _markdown(df), paths[2])
     write_text(_latex(df), paths[3])
     return paths
 
@@ -216,8 +269,8 @@ def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targe
     """Write every table and heatmap below `out_dir` atomically; return the written paths.
 
     Tables (each as .parquet, .csv, .md, .tex): `transfer`, `transfer_std`, `delta` (vs "none"),
-    `best`, and `per_language/<target>` per target. Heatmaps: `heatmap_transfer.png`,
-    `heatmap_delta.png`.
+    `best`, and `per_language/<target>` per target; transfer.md shows mean ± std and delta.md marks
+    the deltas beyond seed noise. Heatmaps: `heatmap_transfer.png`, `heatmap_delta.png`.
     """
     out_dir = Path(out_dir)
     transfer = transfer_table(scores, rows, targets)
@@ -229,7 +282,12 @@ def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targe
         "best": best_table(transfer),
     }
     tables |= {f"per_language/{t}": per_language_table(scores, t, rows) for t in targets}
-    paths = [p for name, df in tables.items() for p in _write_formats(df, out_dir / name)]
+    significant = significant_table(delta, noise_table(tables["transfer_std"], seed_count_table(scores, rows, targets)))
+    markdown = {
+        "transfer": text_markdown(mean_std_frame(transfer, tables["transfer_std"]), MEAN_STD_NOTE),
+        "delta": text_markdown(delta_frame(delta, significant), DELTA_NOTE),
+    }
+    paths = [p for name, df in tables.items() for p in _write_formats(df, out_dir / name, markdown.get(name))]
     heatmaps = (
         ("transfer", transfer, "Zero-shot transfer (0-100)", False),
         ("delta", delta, f"Gain over {BASELINE_ROW!r} (points)", True),

@@ -6,6 +6,13 @@ Two kinds of entry:
   on `mnli`, XQuAD and MLQA on `squad`).
 - a *target* (`Target`): an XTREME task evaluated zero-shot on many languages, naming the dataset it
   trains on (none for the retrieval tasks).
+
+Hub ids, configs, splits and column types were checked against the dataset cards (datasets >= 4 loads
+only parquet): `facebook/anli` plain_text (label: ClassLabel entailment/neutral/contradiction),
+`tau/commonsense_qa`, `allenai/cosmos_qa` (main holds a loading script: its parquet export
+`refs/convert/parquet`, config "default"), `Rowan/hellaswag` (label a string), `nyu-mll/glue`,
+`rajpurkar/squad{,_v2}`, and `google/xtreme`'s parquet configs (XNLI's `gold_label` and PAWS-X's `label`
+are strings; udpos Kazakh lacks a validation split, Tagalog, Thai and Yoruba have only test).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from xstilts.languages import TATOEBA_CODES, UDPOS_NAMES
+from xstilts.languages import TATOEBA_CODES, TYDIQA_PREFIXES, UDPOS_NAMES
 
 Family = Literal["classification", "multiple_choice", "tagging", "qa", "retrieval"]
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -47,11 +54,11 @@ class Dataset:
     schema: str  # the hub schema, i.e. which normaliser in `xstilts.data` reads it
     train: tuple[HubSplit, ...] = ()
     dev: tuple[HubSplit, ...] = ()
-    labels: tuple[str, ...] = ()  # empty: taken from the training data (CCG supertags)
+    labels: tuple[str, ...] = ()  # empty: the tags of the data itself (CCG supertags)
     num_choices: int = 0
     local_path_key: str | None = None  # config key `sources.<key>` naming a local copy
-    on_hub: bool = True
-    # The TyDiQA hub config mixes languages: keep the rows whose id starts with this prefix.
+    on_hub: bool = True  # False: only a local copy exists (CCGbank)
+    # The TyDiQA hub config mixes languages: keep the rows whose id starts with this prefix and "-".
     id_prefix: str | None = None
 
 
@@ -68,12 +75,17 @@ class Target:
     trainset: str | None  # a `Dataset` name; None for retrieval tasks
     splits: tuple[str, ...]  # the hub splits evaluated, in order; the last one is reported
     labels: tuple[str, ...] = ()
-    local_path_key: str | None = None
+    local_path_key: str | None = None  # config key `sources.<key>` naming an optional local copy
     configs: dict[str, str] = field(default_factory=dict)  # language -> hub config
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # language -> splits not on the hub
 
     def source(self, language: str, split: str) -> HubSplit:
         """The hub split holding this target's data for one language."""
         return HubSplit("google/xtreme", self.configs[language], split)
+
+    def splits_for(self, language: str) -> tuple[str, ...]:
+        """The splits evaluated for one language: those of `splits` that its hub config has."""
+        return tuple(s for s in self.splits if s not in self.missing.get(language, ()))
 
     @property
     def report_split(self) -> str:
@@ -116,7 +128,8 @@ def _datasets() -> dict[str, Dataset]:
         Dataset("udpos", "tagging", "f1", "udpos", *_one("google/xtreme", "udpos.English"), UPOS_TAGS),
         Dataset("panx", "tagging", "f1", "panx", *_one("google/xtreme", "PAN-X.en"), NER_TAGS),
         Dataset("squad", "qa", "f1", "squad", *_one("rajpurkar/squad", None)),
-        Dataset("tydiqa", "qa", "f1", "squad", *_one("google/xtreme", "tydiqa"), id_prefix="english"),
+        Dataset("tydiqa", "qa", "f1", "squad", *_one("google/xtreme", "tydiqa"),
+                id_prefix=TYDIQA_PREFIXES["en"]),
     ]  # fmt: skip
     return {d.name: d for d in entries}
 
@@ -148,7 +161,8 @@ def _targets() -> dict[str, Target]:
         _target("pawsx", "classification", "accuracy", "classification", "pawsx", _PAWSX, "pawsx",
                 ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
         _target("udpos", "tagging", "f1", "tagging", "udpos", _UDPOS, "udpos", ("validation", "test"),
-                lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS),
+                lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS,
+                missing={lang: ("validation",) for lang in ("kk", "th", "tl", "yo")}),
         _target("panx", "tagging", "f1", "tagging", "panx", _PANX, "panx", ("validation", "test"),
                 lambda lang: f"PAN-X.{lang}", labels=NER_TAGS),
         _target("xquad", "qa", "f1_em", "qa", "squad", _XQUAD, "squad", ("validation",),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ def _name(text: str) -> str:
 def cmd_demo_data(a: argparse.Namespace) -> None:
     from xstilts.demo.world import DemoSizes, generate_hub_mirror
 
-    generate_hub_mirror(a.out, a.languages, seed=a.seed, sizes=DemoSizes(**a.sizes))
+    generate_hub_mirror(a.out, a.languages, seed=a.seed, sizes=DemoSizes(**a.sizes), translations=a.translations)
 
 
 def cmd_demo_pretrain(a: argparse.Namespace) -> None:
@@ -44,14 +45,16 @@ def cmd_demo_pretrain(a: argparse.Namespace) -> None:
 
 
 def cmd_fetch_model(a: argparse.Namespace) -> None:
-    """Download a hub model once (login node), so GPU jobs load it from disk with the hub offline."""
-    from transformers import AutoModel, AutoTokenizer
+    """Download a hub model once (login node), so GPU jobs load it from disk with the hub offline.
+
+    Saved with its MLM head, which the MLM-mixed rows train; `AutoModel` loads the encoder alone."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from xstilts.results_io import atomic_path
 
     with atomic_path(a.out) as tmp:
         AutoTokenizer.from_pretrained(a.model).save_pretrained(tmp)
-        AutoModel.from_pretrained(a.model).save_pretrained(tmp, safe_serialization=True)
+        AutoModelForMaskedLM.from_pretrained(a.model).save_pretrained(tmp, safe_serialization=True)
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
@@ -59,19 +62,20 @@ def cmd_prepare(a: argparse.Namespace) -> None:
 
     sources = Sources.from_config(a.sources)
     if a.kind == "dataset":
-        meta = prepare_dataset(a.name, a.out, sources)
+        meta = prepare_dataset(a.name, a.out, sources, translations=a.translations)
     else:
         meta = prepare_target(a.name, a.languages, a.out, sources)
     print(json.dumps(meta["rows"]))
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from xstilts.jobs import train_phase
+    from xstilts.jobs import MLMMix, train_phase
     from xstilts.training import Sampling
 
     summary = train_phase(phase=a.phase, tasks=a.tasks, init=a.init, data_dir=a.data, out=a.out,
                           state_dir=a.state, hparams=a.hparams, seed=a.seed, sampling=Sampling(**a.sampling),
-                          save_every=a.save_every, stop_after=a.stop_after)
+                          mlm=MLMMix(**a.mlm) if a.mlm else None, save_every=a.save_every,
+                          stop_after=a.stop_after)
     print(json.dumps(summary))
 
 
@@ -87,10 +91,29 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
     from xstilts.aggregate import write_tables
     from xstilts.results_io import collect_manifests, read_scores, write_parquet
 
-    written = write_tables(read_scores(a.scores), a.out, a.rows, a.targets)
+    scores = read_scores(a.scores)
+    written = write_tables(scores, a.out, a.rows, a.targets)
     if a.checkpoints and a.checkpoints.is_dir():
         write_parquet(collect_manifests(a.checkpoints), a.checkpoints / "manifest.parquet")
+    if a.report:
+        from xstilts.report import write_report
+
+        refresh = shlex.join(["xstilts", "aggregate", "--scores", str(a.scores), "--out", str(a.out), "--rows",
+                              *a.rows, "--targets", *a.targets, "--seeds", *map(str, a.seeds), "--report",
+                              str(a.report)] + (["--variants", json.dumps(a.variants)] if a.variants else []))
+        written += write_report(scores, a.report, a.out, rows=a.rows, targets=a.targets, seeds=a.seeds,
+                                variants=a.variants, refresh=refresh)
     print("\n".join(str(p) for p in written))
+
+
+def cmd_status(a: argparse.Namespace) -> None:
+    """Print the grid's cells as a matrix of states with the hours spent."""
+    from xstilts.status import grid_status, load_config, make_grid, render_status
+
+    config = load_config(a.configfile)
+    grid = make_grid(a.results or Path(config.get("results", "results")), config["rows"], list(config["targets"]),
+                     config.get("seeds", [1]), config.get("variants"))
+    print(render_status(grid_status(grid), grid), end="")
 
 
 def cmd_rerun(a: argparse.Namespace) -> int:
@@ -105,10 +128,25 @@ def cmd_rerun(a: argparse.Namespace) -> int:
     trainset = TARGETS[a.target].trainset
     if trainset:
         forced.append(str(results / "checkpoints" / "target" / a.row / trainset / f"seed={a.seed}"))
-    cmd = ["snakemake", "--profile", a.profile, *a.snakemake_args, *forced,
-           str(results / "tables" / "transfer.md"), "--forcerun", *forced]
+    # Snakemake's own arguments last: a trailing `--configfile A B` would swallow the targets.
+    cmd = ["snakemake", "--profile", a.profile, *forced, str(results / "tables" / "transfer.md"),
+           "--forcerun", *forced, *a.snakemake_args]
     print(" ".join(cmd), flush=True)
     return subprocess.call(cmd)
+
+
+def cmd_submit(a: argparse.Namespace) -> None:
+    """Submit cells as SLURM job arrays through submitit (see xstilts.submit)."""
+    from xstilts.grid import Grid
+    from xstilts.submit import load_config, parse_cells, submit
+
+    config = load_config(a.configfile)
+    profile = a.profile.resolve()
+    if a.directory:
+        os.chdir(a.directory)
+    for step, job in submit(parse_cells(a.cells, Grid(config), a.seed), config=config, profile=profile,
+                            folder=a.folder):
+        print(f"{job.job_id} {step.rule} {step.row} {step.task} seed={step.seed}", flush=True)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -120,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--languages", type=_json, required=True, help='{"xnli": ["en", "de"], ...}')
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--sizes", type=_json, default={})
+    s.add_argument("--translations", type=_json, default={}, help='stand-ins for MT data: {"mnli": ["de"]}')
     s.set_defaults(func=cmd_demo_data)
 
     s = sub.add_parser("demo-pretrain", help="train the demo tokenizer and tiny XLM-R (phase i)")
@@ -139,6 +178,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--languages", nargs="*", default=[])
     s.add_argument("--sources", type=_json, default={})
+    s.add_argument("--translations", type=_json, default=None,
+                   help='added to the training split: {"source": HUB_ID_OR_DIR, "languages": [...]}')
     s.set_defaults(func=cmd_prepare)
 
     s = sub.add_parser("train", help="phase (ii) or (iii) training of one model")
@@ -151,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--hparams", type=_json, required=True, help='{"task": {"lr": ..., ...}}')
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--sampling", type=_json, default={})
+    s.add_argument("--mlm", type=_json, default=None, help='MLM mixing: {"corpus": DIR, "ratio": 0.25}')
     s.add_argument("--save-every", type=int, default=0)
     s.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_train)
@@ -170,7 +212,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rows", nargs="+", required=True)
     s.add_argument("--targets", nargs="+", required=True)
     s.add_argument("--checkpoints", type=Path, default=None)
+    s.add_argument("--report", type=Path, default=None,
+                   help="also write README.md and report.html (and the claims, languages and plots) here")
+    s.add_argument("--seeds", nargs="+", type=int, default=[1], help="the grid's seeds (for --report)")
+    s.add_argument("--variants", type=_json, default={}, help="the config's `variants` (for --report)")
     s.set_defaults(func=cmd_aggregate)
+
+    s = sub.add_parser("status", help="the grid as a matrix of cell states (done, running, failed, missing)")
+    s.add_argument("--configfile", nargs="+", type=Path, default=[Path("config.yaml")],
+                   help="config files, merged in order as snakemake --configfile does")
+    s.add_argument("--results", type=Path, default=None, help="default: the config's `results`")
+    s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("rerun", help="redo one cell of the grid (and the tables) with Snakemake")
     s.add_argument("row", type=_name)
@@ -180,11 +232,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--results", default="results")
     s.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="passed on to snakemake")
     s.set_defaults(func=cmd_rerun)
+
+    s = sub.add_parser("submit", help="submit cells as SLURM job arrays with submitit (requeued and resumed)")
+    s.add_argument("cells", nargs="*", help="ROW:TARGET, e.g. mnli:xnli (default: every cell of the config)")
+    s.add_argument("--seed", type=int, default=None, help="default: every seed of the config")
+    s.add_argument("--configfile", nargs="+", type=Path, default=[Path("config.yaml")])
+    s.add_argument("--profile", type=Path, default=Path("profiles/slurm"), help="partition, account, GPU model")
+    s.add_argument("--directory", type=Path, default=None, help="the workflow's working directory")
+    s.add_argument("--folder", type=Path, default=None, help="submitit's files (default: RESULTS/submitit)")
+    s.set_defaults(func=cmd_submit)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
+        for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
+            os.environ.setdefault(switch, "1")
     from xstilts.data import DataError
     from xstilts.training import Preempted, TrainingError
 

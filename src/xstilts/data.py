@@ -1,11 +1,16 @@
-"""Loading tasks from the hub (or a local copy) and normalising them into a parquet cache.
+"""Loading tasks from their sources and normalising them into a parquet cache.
 
-Every hub schema is read into one table per task family, the only shapes the rest of the package sees:
+A split comes from, in this order: a local copy named in the config (`sources.<key>`: CCGbank, the
+original BUCC 2018 files, Cosmos QA's release, machine translations), the demo's hub mirror
+(`sources.hub_mirror`, laid out `<repo>/<config or "default">/<split>.<ext>`), or the hub itself
+(`datasets.load_dataset`). Every hub schema is then read into one table per task family, the only
+shapes the rest of the package sees:
 - classification: text_a, text_b (None for single sentences), label (int)
 - multiple_choice: context, choices (list of str), label (int)
 - tagging: tokens (list of str), tags (list of int, indices into the label list)
 - qa: id, context, question, answer_texts (list of str), answer_starts (list of int)
-- retrieval: source, target (aligned sentence pairs)
+- retrieval: source, target (str or None): a row with both is a gold pair, a row with one side only is
+  a sentence without a translation (the original BUCC files: mining runs over every sentence)
 
 Prepared caches: `<cache>/<dataset>/{train,dev}.parquet` and `<cache>/<target>/<split>/<lang>.parquet`,
 each folder with a `meta.json` (family, labels, row counts) written last.
@@ -14,7 +19,8 @@ each folder with a `meta.json` (family, labels, row counts) written last.
 from __future__ import annotations
 
 import json
-import os
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,39 +54,132 @@ class Sources:
         return self.local.get(key) if key else None
 
 
-def read_split(hub: HubSplit, sources: Sources, *, local_key: str | None = None, on_hub: bool = True,
-               task: str = "") -> pd.DataFrame:
-    """One hub split as a DataFrame, from a local copy, the demo's mirror, or the hub itself."""
+# --- Reading one split in its hub schema ----------------------------------------------------------
+
+_TABLE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+# File stems a split may have in a folder of tables (Cosmos QA's release calls its dev set `valid.csv`).
+_SPLIT_STEMS = {"validation": ("validation", "valid", "dev")}
+# What each local copy holds, for the error messages.
+_LOCAL_LAYOUTS = {
+    "ccg": "CCGbank as released by the LDC (its data/AUTO/<section>/*.auto files) or train/dev tables "
+           "with `tokens` and `tags` columns",
+    "cosmosqa": "Cosmos QA's release (train.csv, valid.csv) or train/validation tables in the hub schema",
+    "bucc": "the BUCC 2018 files <lang>-en.{sample,training}.{<lang>,en,gold} (or XTREME's dev/test names)",
+}  # fmt: skip
+
+
+def _load_table(file: Path) -> pd.DataFrame:
+    """A parquet, JSON-lines or CSV file through `datasets`, so types come out as from the hub."""
     import datasets
 
-    local = sources.local_path(local_key)
-    if local is not None:
-        file = local / hub.config / f"{hub.split}.parquet" if hub.config else local / f"{hub.split}.parquet"
-    elif sources.hub_mirror is not None:
-        file = sources.hub_mirror / hub.path / (hub.config or "default") / f"{hub.split}.parquet"
-    elif not on_hub:
-        raise DataError(f"task {task!r} has no copy on the hub: set `sources.{local_key}` in config.yaml "
-                        f"to a directory holding {hub.split}.parquet")
-    else:
-        try:
-            return datasets.load_dataset(hub.path, hub.config, split=hub.split,
-                                         revision=hub.revision).to_pandas()
-        except Exception as err:  # the hub's errors are many and unhelpful offline
-            hint = (" (offline: prepare data on a machine with internet access: "
-                    f"`snakemake --profile profiles/local results/data/{task}/meta.json`)"
-                    if os.environ.get("HF_HUB_OFFLINE") == "1" else "")
-            raise DataError(f"cannot load {hub.path} [{hub.config}] split {hub.split} for task "
-                            f"{task!r}: {err}{hint}") from err
-    if not file.is_file():
-        raise DataError(f"task {task!r}: {file} does not exist (expected {hub.path} [{hub.config}] "
-                        f"split {hub.split}); check `sources` in the config")
-    return datasets.load_dataset("parquet", data_files=str(file), split="train").to_pandas()
+    builder = _TABLE_FORMATS[file.suffix]
+    options = {"keep_default_na": False} if builder == "csv" else {}  # "NA" is an answer, not a gap
+    return datasets.load_dataset(builder, data_files=str(file), split="train", **options).to_pandas()
+
+
+def _table(folder: Path, split: str, task: str) -> pd.DataFrame:
+    """The file `<split>.<parquet|jsonl|json|csv>` of a folder of tables."""
+    stems = _SPLIT_STEMS.get(split, (split,))
+    for file in (folder / f"{stem}{ext}" for stem in stems for ext in _TABLE_FORMATS):
+        if file.is_file():
+            return _load_table(file)
+    raise DataError(f"task {task!r}: no {split} split in {folder} "
+                    f"(looked for {'/'.join(stems)} with suffix {', '.join(_TABLE_FORMATS)})")
+
+
+def _local_tables(folder: Path, hub: HubSplit, task: str) -> pd.DataFrame:
+    """A local copy laid out like the hub: `[<config>/]<split>.<ext>`."""
+    return _table(folder / hub.config if hub.config else folder, hub.split, task)
+
+
+_CCG_LEAF = re.compile(r"<L (\S+) \S+ \S+ (\S+) \S+>")  # <L category modified-POS original-POS word pred-arg>
+_CCG_SECTIONS = {"train": {f"{s:02d}" for s in range(2, 22)}, "dev": {"00"}, "test": {"23"}}
+
+
+def _ccgbank(folder: Path, hub: HubSplit, task: str) -> pd.DataFrame:
+    """CCGbank's AUTO files (standard split: train 02-21, dev 00, test 23), each leaf a (word, supertag);
+    without AUTO files, tables of `tokens` and `tags`."""
+    autos = sorted(folder.glob("**/AUTO/*/*.auto"))
+    if not autos:
+        return _table(folder, hub.split, task)
+    rows = []
+    for file in (f for f in autos if f.parent.name in _CCG_SECTIONS[hub.split]):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if line.startswith("(<"):
+                leaves = _CCG_LEAF.findall(line)
+                rows.append({"tokens": [w for _, w in leaves], "tags": [c for c, _ in leaves]})
+    return pd.DataFrame(rows, columns=["tokens", "tags"])
+
+
+_BUCC_NAMES = {"validation": ("sample", "dev"), "test": ("training", "test")}  # BUCC's names, XTREME's
+
+
+def _bucc_files(folder: Path, hub: HubSplit, task: str) -> pd.DataFrame:
+    """The original BUCC 2018 files of one language pair (tab-separated `id, sentence` per language and
+    `source id, target id` gold pairs): the gold pairs, then every other sentence on its own."""
+    lang = hub.config.split(".")[1]
+    golds = [f for name in _BUCC_NAMES[hub.split] for f in sorted(folder.rglob(f"{lang}-en.{name}.gold"))]
+    if not golds:
+        raise DataError(f"task {task!r}: no {lang}-en.{{{','.join(_BUCC_NAMES[hub.split])}}}.gold under "
+                        f"{folder} (`sources.bucc` should hold {_LOCAL_LAYOUTS['bucc']})")
+    stem = golds[0].with_suffix("")
+
+    def sentences(path: Path) -> dict[str, str]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return dict(line.split("\t", 1) for line in lines if line.strip())
+
+    source, target = sentences(Path(f"{stem}.{lang}")), sentences(Path(f"{stem}.en"))
+    gold = [line.split("\t")[:2] for line in golds[0].read_text(encoding="utf-8").splitlines() if line.strip()]
+    paired_source, paired_target = {s for s, _ in gold}, {t for _, t in gold}
+    rows = [(source[s], target[t]) for s, t in gold]
+    rows += [(text, None) for sid, text in source.items() if sid not in paired_source]
+    rows += [(None, text) for tid, text in target.items() if tid not in paired_target]
+    return pd.DataFrame(rows, columns=["source_sentence", "target_sentence"])
+
+
+_LOCAL_READERS: dict[str, Callable[[Path, HubSplit, str], pd.DataFrame]] = {"ccg": _ccgbank, "bucc": _bucc_files}
+
+
+def _load_hub(hub: HubSplit, task: str, prepared: Path | None) -> pd.DataFrame:
+    import datasets
+
+    try:
+        return datasets.load_dataset(hub.path, hub.config, split=hub.split, revision=hub.revision).to_pandas()
+    except Exception as err:  # the hub's errors are many and unhelpful offline
+        where = " ".join([hub.path, *([f"config {hub.config}"] if hub.config else []), f"split {hub.split}",
+                          *([f"revision {hub.revision}"] if hub.revision else [])])
+        hint = ""
+        if datasets.config.HF_HUB_OFFLINE:
+            command = f"snakemake --profile profiles/local {prepared}" if prepared else "xstilts prepare ..."
+            hint = ("; the hub is switched off here (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE) and the datasets "
+                    f"cache does not hold it: prepare it on a machine with internet access: `{command}`")
+        raise DataError(f"task {task!r}: cannot load {where}: {err}{hint}") from err
+
+
+def read_split(hub: HubSplit, sources: Sources, *, task: str, local_key: str | None = None,
+               on_hub: bool = True, prepared: Path | None = None) -> pd.DataFrame:
+    """One split in its hub schema, from a local copy (`sources.<local_key>`), the demo's mirror, or
+    the hub. `prepared` is the meta.json being prepared, named in the error when the hub is offline."""
+    folder = sources.local_path(local_key)
+    if folder is not None:
+        if not folder.exists():
+            raise DataError(f"task {task!r}: `sources.{local_key}` is {folder}, which does not exist")
+        return _LOCAL_READERS.get(local_key, _local_tables)(folder, hub, task)
+    if not on_hub:
+        raise DataError(f"task {task!r} has no copy on the hub: set `sources.{local_key}` in config.yaml to "
+                        f"a folder holding {_LOCAL_LAYOUTS.get(local_key, 'its files')}")
+    if sources.hub_mirror is not None:
+        return _table(sources.hub_mirror / hub.path / (hub.config or "default"), hub.split, task)
+    return _load_hub(hub, task, prepared)
 
 
 # --- Normalisers: hub schema -> family table ------------------------------------------------------
 
-def _labels_to_ids(values: pd.Series, labels: tuple[str, ...]) -> pd.Series:
-    """Labels given as ints, numeric strings or names, as ints; unlabelled rows (-1, "") dropped later."""
+Normaliser = Callable[[pd.DataFrame, tuple[str, ...]], pd.DataFrame]
+
+
+def _label_ids(values: pd.Series, labels: tuple[str, ...]) -> pd.Series:
+    """Labels given as ints, numeric strings or names, as ints; missing ones (None, "", -1) as -1."""
     index = {name: i for i, name in enumerate(labels)}
 
     def one(v: Any) -> int:
@@ -88,22 +187,25 @@ def _labels_to_ids(values: pd.Series, labels: tuple[str, ...]) -> pd.Series:
             if v in index:
                 return index[v]
             return int(v) if v.lstrip("-").isdigit() else -1
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return -1
         return int(v)
 
     return values.map(one).astype("int64")
 
 
-def _pairs(a: str, b: str | None, label: str) -> Callable[[pd.DataFrame, tuple[str, ...]], pd.DataFrame]:
+def _pairs(a: str, b: str | None, label: str) -> Normaliser:
     def normalise(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
         return pd.DataFrame({
             "text_a": df[a].astype(str),
             "text_b": df[b].astype(str) if b else None,
-            "label": _labels_to_ids(df[label], labels),
+            "label": _label_ids(df[label], labels),
         })
     return normalise
 
 
 def _commonsenseqa(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """The question against each choice; the label is the position of `answerKey` among the choice labels."""
     def label(row: pd.Series) -> int:
         keys = list(row["choices"]["label"])
         return keys.index(row["answerKey"]) if row["answerKey"] in keys else -1
@@ -113,22 +215,23 @@ def _commonsenseqa(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _cosmosqa(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
-    answers = df[[f"answer{i}" for i in range(4)]].to_numpy().tolist()
-    choices = [[f"{q} {a}" for a in row] for q, row in zip(df["question"], answers, strict=True)]
-    return pd.DataFrame({"context": df["context"], "choices": choices,
-                         "label": _labels_to_ids(df["label"], labels)})
+    """jiant's pairing: "context question" against each answer."""
+    return pd.DataFrame({"context": df["context"] + " " + df["question"],
+                         "choices": df[[f"answer{i}" for i in range(4)]].to_numpy().tolist(),
+                         "label": _label_ids(df["label"], labels)})
 
 
 def _hellaswag(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame({"context": df["ctx"], "choices": df["endings"].map(list),
-                         "label": _labels_to_ids(df["label"], labels)})
+    """jiant's pairing: `ctx_a` against "ctx_b ending" for each ending (`ctx_b` is often empty)."""
+    choices = [[f"{b} {e}".strip() for e in endings] for b, endings in zip(df["ctx_b"], df["endings"], strict=True)]
+    return pd.DataFrame({"context": df["ctx_a"], "choices": choices, "label": _label_ids(df["label"], labels)})
 
 
-def _tags(column: str) -> Callable[[pd.DataFrame, tuple[str, ...]], pd.DataFrame]:
+def _tags(column: str) -> Normaliser:
     def normalise(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
         index = {name: i for i, name in enumerate(labels)}
         tags = df[column].map(lambda seq: [index[t] if isinstance(t, str) else int(t) for t in seq])
-        return pd.DataFrame({"tokens": df["tokens"].map(list), "tags": tags})
+        return pd.DataFrame({"tokens": df["tokens"].map(lambda seq: [str(t) for t in seq]), "tags": tags})
     return normalise
 
 
@@ -141,10 +244,14 @@ def _squad(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _bitext(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame({"source": df["source_sentence"], "target": df["target_sentence"]})
+    """Sentences stripped (the hub's Tatoeba lines keep their newline); a missing side stays None."""
+    def clean(side: pd.Series) -> list[str | None]:
+        return [s.strip() if isinstance(s, str) else None for s in side]
+
+    return pd.DataFrame({"source": clean(df["source_sentence"]), "target": clean(df["target_sentence"])})
 
 
-NORMALISERS: dict[str, Callable[[pd.DataFrame, tuple[str, ...]], pd.DataFrame]] = {
+NORMALISERS: dict[str, Normaliser] = {
     "anli": _pairs("premise", "hypothesis", "label"),
     "glue_pair": _pairs("premise", "hypothesis", "label"),
     "glue_qqp": _pairs("question1", "question2", "label"),
@@ -166,23 +273,55 @@ def _labelled(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["label"] >= 0].reset_index(drop=True) if "label" in df else df
 
 
-def _read_dataset_split(ds: Dataset, hubs: tuple[HubSplit, ...], sources: Sources) -> pd.DataFrame:
-    frames = [read_split(h, sources, local_key=ds.local_path_key, on_hub=ds.on_hub, task=ds.name)
-              for h in hubs]
+def bitext_sides(df: pd.DataFrame) -> tuple[list[str], list[str], set[tuple[int, int]]]:
+    """The distinct source and target sentences of a retrieval table, and its gold pairs as (source
+    index, target index). Identical sentences are one candidate, as in jiant's BUCC mining."""
+    sources = list(dict.fromkeys(df["source"].dropna()))
+    targets = list(dict.fromkeys(df["target"].dropna()))
+    source_index = {s: i for i, s in enumerate(sources)}
+    target_index = {t: i for i, t in enumerate(targets)}
+    pairs = df.dropna(subset=["source", "target"])
+    gold = {(source_index[s], target_index[t]) for s, t in zip(pairs["source"], pairs["target"], strict=True)}
+    return sources, targets, gold
+
+
+# --- Preparing the caches -------------------------------------------------------------------------
+
+def _read_dataset_split(ds: Dataset, hubs: tuple[HubSplit, ...], sources: Sources,
+                        prepared: Path) -> pd.DataFrame:
+    frames = [read_split(h, sources, task=ds.name, local_key=ds.local_path_key, on_hub=ds.on_hub,
+                         prepared=prepared) for h in hubs]
     df = pd.concat(frames, ignore_index=True)
     if ds.id_prefix:
         df = df[df["id"].str.startswith(ds.id_prefix + "-")].reset_index(drop=True)
     return df
 
 
-def prepare_dataset(name: str, out_dir: Path, sources: Sources) -> dict[str, Any]:
-    """Load an English training dataset (train + dev) and write its normalised cache."""
+def _read_translations(ds: Dataset, translations: Mapping[str, Any], prepared: Path) -> pd.DataFrame:
+    """Machine-translated training data in the task's hub schema: a hub repo with one config per
+    language, or a folder `<lang>/train.parquet`."""
+    source = str(translations["source"])
+    local = Sources(local={"translations": Path(source)}) if Path(source).is_dir() else Sources()
+    frames = [read_split(HubSplit(source, lang, "train"), local, task=f"{ds.name} ({lang} translation)",
+                         local_key="translations" if local.local else None, prepared=prepared)
+              for lang in translations["languages"]]
+    return pd.concat(frames, ignore_index=True)
+
+
+def prepare_dataset(name: str, out_dir: Path, sources: Sources,
+                    translations: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Load an English training dataset (train + dev; optionally translations added to train) and
+    write its normalised cache."""
     ds = DATASETS[name]
-    raw = {split: _read_dataset_split(ds, hubs, sources) for split, hubs in (("train", ds.train),
-                                                                              ("dev", ds.dev))}
+    prepared = out_dir / "meta.json"
+    raw = {split: _read_dataset_split(ds, hubs, sources, prepared)
+           for split, hubs in (("train", ds.train), ("dev", ds.dev))}
+    if translations:
+        raw["train"] = pd.concat([raw["train"], _read_translations(ds, translations, prepared)],
+                                 ignore_index=True)
     labels = ds.labels
-    if ds.family == "tagging" and not labels:  # CCG: the supertag inventory of the training data
-        labels = tuple(sorted({t for seq in raw["train"]["tags"] for t in seq}))
+    if ds.family == "tagging" and not labels:  # CCG: every supertag of the data (dev-only ones count as errors)
+        labels = tuple(sorted({t for df in raw.values() for seq in df["tags"] for t in seq}))
     counts = {}
     for split, df in raw.items():
         table = _labelled(NORMALISERS[ds.schema](df, labels))
@@ -192,13 +331,13 @@ def prepare_dataset(name: str, out_dir: Path, sources: Sources) -> dict[str, Any
         counts[split] = len(table)
     meta = {"name": name, "family": ds.family, "metric": ds.metric, "labels": list(labels),
             "num_choices": ds.num_choices, "rows": counts}
-    write_text(json.dumps(meta, indent=1), out_dir / "meta.json")
+    write_text(json.dumps(meta, indent=1), prepared)
     return meta
 
 
-def _target_rows(target: Target, language: str, split: str, sources: Sources) -> pd.DataFrame:
-    df = read_split(target.source(language, split), sources, local_key=target.local_path_key,
-                    task=target.name)
+def _target_rows(target: Target, language: str, split: str, sources: Sources, prepared: Path) -> pd.DataFrame:
+    df = read_split(target.source(language, split), sources, task=target.name,
+                    local_key=target.local_path_key, prepared=prepared)
     if "language" in df.columns:  # XNLI: one config, every language
         df = df[df["language"] == language]
     if target.name == "tydiqa":  # one config, every language, told apart by the id prefix
@@ -207,20 +346,24 @@ def _target_rows(target: Target, language: str, split: str, sources: Sources) ->
 
 
 def prepare_target(name: str, languages: list[str], out_dir: Path, sources: Sources) -> dict[str, Any]:
-    """Load every (language, split) of a target's evaluation data and write its normalised cache."""
+    """Load every (language, split) of a target's evaluation data and write its normalised cache.
+
+    `rows` in meta.json maps each split to the languages that have it (udpos lacks some validation sets).
+    """
     target = TARGETS[name]
+    prepared = out_dir / "meta.json"
     counts: dict[str, dict[str, int]] = {}
     for split in target.splits:
-        for lang in languages:
-            table = _labelled(NORMALISERS[target.schema](_target_rows(target, lang, split, sources),
-                                                         target.labels))
+        for lang in (lang for lang in languages if split in target.splits_for(lang)):
+            df = _target_rows(target, lang, split, sources, prepared)
+            table = _labelled(NORMALISERS[target.schema](df, target.labels))
             if table.empty:
                 raise DataError(f"target {name!r}: no {split} rows for language {lang!r}")
             write_parquet(table, out_dir / split / f"{lang}.parquet")
             counts.setdefault(split, {})[lang] = len(table)
     meta = {"name": name, "family": target.family, "metric": target.metric, "labels": list(target.labels),
             "languages": languages, "splits": list(target.splits), "rows": counts}
-    write_text(json.dumps(meta, indent=1), out_dir / "meta.json")
+    write_text(json.dumps(meta, indent=1), prepared)
     return meta
 
 
@@ -228,6 +371,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
     """The `meta.json` of a prepared cache folder, with a clear error when it was never prepared."""
     path = folder / "meta.json"
     if not path.is_file():
-        raise DataError(f"{folder} is not prepared (no meta.json): run "
-                        f"`snakemake --profile profiles/local {path}` on a machine with the data sources")
+        raise DataError(f"data set {folder.name!r} is not prepared: {path} is missing (jobs read only the "
+                        f"prepared cache, with the hub offline). Prepare it on a machine with internet access: "
+                        f"`snakemake --profile profiles/local {path}`")
     return json.loads(path.read_text())

@@ -47,42 +47,44 @@ def predict(model: TransferModel, task: str, features: Features, *, pad_id: int,
     return out
 
 
-def words_from_tokens(word_ids: list[int], token_labels: np.ndarray, n_words: int, default: int = 0
-                      ) -> list[int]:
-    """Per-word labels read off each word's first sub-token; truncated words get `default`."""
-    labels = [default] * n_words
-    seen = set()
+def words_from_tokens(word_ids: list[int], token_labels: np.ndarray) -> list[int]:
+    """Per-word labels read off each word's first sub-token, for the words that have one: every word of
+    the sentence but those cut off at `max_length` tokens (XTREME scores the same words)."""
+    labels: dict[int, int] = {}
     for w, label in zip(word_ids, token_labels, strict=True):
-        if w >= 0 and w not in seen:
-            seen.add(w)
+        if w >= 0 and w not in labels:
             labels[w] = int(label)
-    return labels
+    return [labels[w] for w in range(len(labels))]
 
 
 def decode_spans(df: pd.DataFrame, features: Features, outputs: list[Any], *, n_best: int = 20,
                  max_answer_length: int = 30, allow_empty: bool = False) -> dict[str, str]:
-    """The best answer text per question over all its windows (SQuAD-style n-best decoding).
+    """The best answer per question over all its windows, decoded as the SQuAD code does (HF
+    `utils_qa.postprocess_qa_predictions`; XTREME's and jiant's `compute_predictions_logits`).
 
-    With `allow_empty` (SQuAD 2.0) the answer is "" when the <s> score beats the best span.
+    Candidates pair the `n_best` highest start and end logits of a window; a span lies in the context,
+    starts at a token for which its window has the most context (`max_context`), ends at or after its
+    start within `max_answer_length` tokens, and has text. Its score is start + end logit and its text
+    the context between its tokens' character offsets. With `allow_empty` (SQuAD 2.0) the answer is ""
+    when the null score (<s> start + end, the lowest over the windows) beats the best span.
     """
     best: dict[int, tuple[float, str]] = {}
     null: dict[int, float] = {}
     for f, (start, end) in enumerate(outputs):
         ex = features.columns["example_index"][f]
-        offsets = features.columns["offsets"][f]
+        offsets, max_context = features.columns["offsets"][f], features.columns["max_context"][f]
         context = df["context"].iat[ex]
         null[ex] = min(null.get(ex, np.inf), float(start[0] + end[0]))
-        top_s = np.argsort(start)[::-1][:n_best]
         top_e = np.argsort(end)[::-1][:n_best]
-        for s in top_s:
-            if offsets[s] is None:
+        for s in np.argsort(start)[::-1][:n_best]:
+            if offsets[s] is None or not max_context[s]:
                 continue
             for e in top_e:
                 if offsets[e] is None or e < s or e - s + 1 > max_answer_length:
                     continue
-                score = float(start[s] + end[e])
-                if ex not in best or score > best[ex][0]:
-                    best[ex] = (score, context[offsets[s][0]:offsets[e][1]])
+                score, text = float(start[s] + end[e]), context[offsets[s][0]:offsets[e][1]]
+                if text and (ex not in best or score > best[ex][0]):
+                    best[ex] = (score, text)
     answers = {}
     for ex, qid in enumerate(df["id"]):
         score, text = best.get(ex, (-np.inf, ""))
@@ -100,9 +102,9 @@ def score_table(model: TransferModel, task: str, df: pd.DataFrame, tokenizer: Pr
     if family in ("classification", "multiple_choice"):
         return {"accuracy": metrics.accuracy(outputs, df["label"].tolist())}
     if family == "tagging":
-        preds = [[labels[t] for t in words_from_tokens(w, o, len(toks))]
-                 for w, o, toks in zip(feats.columns["word_ids"], outputs, df["tokens"], strict=True)]
-        golds = [[labels[t] for t in tags] for tags in df["tags"]]
+        preds = [[labels[t] for t in words_from_tokens(w, o)]
+                 for w, o in zip(feats.columns["word_ids"], outputs, strict=True)]
+        golds = [[labels[t] for t in tags[: len(p)]] for tags, p in zip(df["tags"], preds, strict=True)]
         if metric == "token_accuracy":
             return {"token_accuracy": metrics.token_accuracy(preds, golds)}
         return {"f1": metrics.seqeval_f1(preds, golds)}

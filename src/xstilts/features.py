@@ -7,6 +7,7 @@ length of every row, which the length-grouped sampler and the dynamic-padding co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain, groupby
 from typing import Any
 
 import pandas as pd
@@ -49,52 +50,118 @@ def _multiple_choice(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length:
 
 
 def _tagging(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length: int, **_: Any) -> Features:
-    """The label sits on the first sub-token of each word; other sub-tokens are ignored (-100)."""
-    words = [list(map(str, t)) for t in df["tokens"]]
+    """The label sits on the first sub-token of each word; other sub-tokens are ignored (-100), and
+    `word_ids` maps every token back to its word (-1: special token).
+
+    A word that tokenises to nothing (a zero-width space, an empty string) is read as `<unk>`, as
+    XTREME's `utils_tag.py` does, so that every word within `max_length` tokens has a first sub-token.
+    """
+    words = [[str(w) for w in ws] for ws in df["tokens"]]
+    vocabulary = sorted({w for ws in words for w in ws})
+    pieces = tok(vocabulary, add_special_tokens=False)["input_ids"] if vocabulary else []
+    empty = {w for w, ids in zip(vocabulary, pieces, strict=True) if not ids}
+    if empty:
+        words = [[tok.unk_token if w in empty else w for w in ws] for ws in words]
     enc = tok(words, is_split_into_words=True, truncation=True, max_length=max_length)
     labels, word_ids = [], []
     for i, tags in enumerate(df["tags"]):
         wids = enc.word_ids(i)
-        row, previous = [], None
-        for w in wids:
-            row.append(int(tags[w]) if w is not None and w != previous else IGNORE)
-            previous = w
-        labels.append(row)
+        labels.append([int(tags[w]) if w is not None and w != previous else IGNORE
+                       for w, previous in zip(wids, [None, *wids[:-1]], strict=True)])
         word_ids.append([-1 if w is None else w for w in wids])
     ids = enc["input_ids"]
     return Features("tagging", {"input_ids": ids, "labels": labels, "word_ids": word_ids},
                     [len(x) for x in ids])
 
 
+MAX_QUERY_LENGTH = 64  # XTREME's and jiant's SQuAD code: questions are cut to 64 tokens
+
+
+def _questions(questions: pd.Series, tok: PreTrainedTokenizerBase, budget: int) -> tuple[list[str], list[int]]:
+    """Questions left-stripped (some SQuAD questions start with much white space) and cut after their
+    `budget`-th token, with their token counts."""
+    texts = [q.lstrip() for q in questions]
+    enc = tok(texts, add_special_tokens=False, return_offsets_mapping=True)
+    texts = [t if len(ids) <= budget else t[: offs[budget - 1][1]]
+             for t, ids, offs in zip(texts, enc["input_ids"], enc["offset_mapping"], strict=True)]
+    return texts, [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+
+
+def _max_context(spans: list[tuple[int, int]]) -> list[list[bool]]:
+    """For each window (first context token's position in the document, context length) of one example,
+    whether it is the window where each of its tokens has the most context: the largest
+    min(left, right) + 0.01 * length, the first window on ties (the SQuAD code's `_check_is_max_context`)."""
+    if len(spans) == 1:
+        return [[True] * spans[0][1]]
+    best: dict[int, tuple[float, int]] = {}
+    for w, (start, length) in enumerate(spans):
+        for p in range(start, start + length):
+            score = min(p - start, start + length - 1 - p) + 0.01 * length
+            if p not in best or score > best[p][0]:
+                best[p] = (score, w)
+    return [[best[p][1] == w for p in range(start, start + length)] for w, (start, length) in enumerate(spans)]
+
+
 def _qa(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length: int, *, doc_stride: int = 128,
-        train: bool = True, **_: Any) -> Features:
-    """Sliding windows over the context; each window labels the answer's tokens or, if absent, <s>."""
-    enc = tok(df["question"].tolist(), df["context"].tolist(), truncation="only_second",
-              max_length=max_length, stride=doc_stride, return_overflowing_tokens=True,
-              return_offsets_mapping=True)
-    sample = enc["overflow_to_sample_mapping"]
-    starts, ends, offsets = [], [], []
-    for i, offs in enumerate(enc["offset_mapping"]):
-        seq = enc.sequence_ids(i)
-        ctx = [j for j, s in enumerate(seq) if s == 1]
-        offsets.append([tuple(o) if seq[j] == 1 else None for j, o in enumerate(offs)])
-        row = df.iloc[sample[i]]
-        start_tok = end_tok = 0
-        if len(row["answer_texts"]) and ctx:
-            a_start = int(row["answer_starts"][0])
-            a_end = a_start + len(row["answer_texts"][0])
-            if offs[ctx[0]][0] <= a_start and offs[ctx[-1]][1] >= a_end:
-                start_tok = next(j for j in ctx if offs[j][1] > a_start)
-                end_tok = next(j for j in reversed(ctx) if offs[j][0] < a_end)
-        starts.append(start_tok)
-        ends.append(end_tok)
-    ids = enc["input_ids"]
-    columns: dict[str, list[Any]] = {"input_ids": ids, "start_positions": starts, "end_positions": ends,
-                                     "example_index": list(sample), "offsets": offsets}
-    return Features("qa", columns, [len(x) for x in ids])
+        max_query_length: int = MAX_QUERY_LENGTH, **_: Any) -> Features:
+    """Windows of the context after the question, as XTREME's and jiant's SQuAD code makes them.
+
+    The question is cut to `max_query_length` tokens; consecutive windows start `doc_stride` context
+    tokens apart (their stride, not HF run_qa's overlap). A window labels the first and last tokens of
+    the answer when it holds all of it, else <s> (position 0: no answer). `offsets` map context tokens
+    back to characters of the context (None elsewhere); `max_context` marks the context tokens for which
+    this window has the most context, the only places where decoding lets a span start.
+    """
+    specials = tok.num_special_tokens_to_add(pair=True)
+    questions, lengths = _questions(df["question"], tok, min(max_query_length, max_length - specials - 1))
+    contexts = df["context"].tolist()
+    by_length: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        by_length.setdefault(n, []).append(i)
+    windows = []  # (example, input ids, offsets, sequence ids, overlap with the previous window)
+    for n, rows in by_length.items():
+        overlap = max(0, max_length - n - specials - doc_stride)  # the tokenizer's stride is an overlap
+        enc = tok([questions[i] for i in rows], [contexts[i] for i in rows], truncation="only_second",
+                  max_length=max_length, stride=overlap, return_overflowing_tokens=True,
+                  return_offsets_mapping=True)
+        windows += [(rows[sample], enc["input_ids"][w], enc["offset_mapping"][w], enc.sequence_ids(w), overlap)
+                    for w, sample in enumerate(enc["overflow_to_sample_mapping"])]
+    windows.sort(key=lambda window: window[0])  # stable: each example's windows stay in order
+    columns: dict[str, list[Any]] = {k: [] for k in ("input_ids", "start_positions", "end_positions",
+                                                      "example_index", "offsets", "max_context")}
+    for ex, group in groupby(windows, key=lambda window: window[0]):
+        group = list(group)
+        spans, position = [], 0  # each window's context: (first token's position in the document, length)
+        for window in group:
+            spans.append((position, sum(s == 1 for s in window[3])))
+            position += spans[-1][1] - window[4]
+        texts, starts = df["answer_texts"].iat[ex], df["answer_starts"].iat[ex]
+        for (_, ids, offs, seq, _), flags in zip(group, _max_context(spans), strict=True):
+            ctx = [j for j, s in enumerate(seq) if s == 1]
+            start_tok = end_tok = 0
+            if len(texts) and ctx:
+                a_start = int(starts[0])
+                a_end = a_start + len(texts[0])
+                if offs[ctx[0]][0] <= a_start and offs[ctx[-1]][1] >= a_end:
+                    start_tok = next(j for j in ctx if offs[j][1] > a_start)
+                    end_tok = next(j for j in reversed(ctx) if offs[j][0] < a_end)
+            context_flags = iter(flags)
+            columns["input_ids"].append(ids)
+            columns["start_positions"].append(start_tok)
+            columns["end_positions"].append(end_tok)
+            columns["example_index"].append(ex)
+            columns["offsets"].append([tuple(o) if s == 1 else None for o, s in zip(offs, seq, strict=True)])
+            columns["max_context"].append([next(context_flags) if s == 1 else False for s in seq])
+    return Features("qa", columns, [len(x) for x in columns["input_ids"]])
 
 
-TOKENISERS = {"classification": _classification, "multiple_choice": _multiple_choice,
+def _mlm(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length: int, **_: Any) -> Features:
+    """Plain text lines for mixed-in MLM batches; masking happens in the MLM head."""
+    ids = tok(df["text"].tolist(), truncation=True, max_length=max_length)["input_ids"]
+    return Features("mlm", {"input_ids": ids}, [len(x) for x in ids])
+
+
+TOKENISERS = {"mlm": _mlm, "classification": _classification, "multiple_choice": _multiple_choice,
               "tagging": _tagging, "qa": _qa}
 
 
@@ -104,6 +171,15 @@ def tokenise(family: str, df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, 
     return TOKENISERS[family](df, tokenizer, max_length, **options)
 
 
+def _padded(rows: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`rows` right-padded with `value` to the longest, as one (rows, width) tensor, and the real-token mask."""
+    lengths = torch.tensor([len(r) for r in rows])
+    mask = torch.arange(int(lengths.max())) < lengths[:, None]
+    out = torch.full(mask.shape, value, dtype=torch.long)
+    out[mask] = torch.tensor(list(chain.from_iterable(rows)), dtype=torch.long)  # row-major: prefix of each row
+    return out, mask.long()
+
+
 def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, torch.Tensor]:
     """A padded batch of the given rows: padded only to the longest row in the batch."""
     cols = features.columns
@@ -111,25 +187,16 @@ def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, to
         rows = [seq for i in indices for seq in cols["input_ids"][i]]
     else:
         rows = [cols["input_ids"][i] for i in indices]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, seq in enumerate(rows):
-        input_ids[r, : len(seq)] = torch.tensor(seq)
-        mask[r, : len(seq)] = 1
+    input_ids, mask = _padded(rows, pad_id)
     if features.family == "multiple_choice":
-        n = len(cols["input_ids"][indices[0]])
-        input_ids, mask = input_ids.view(len(indices), n, width), mask.view(len(indices), n, width)
+        input_ids, mask = input_ids.view(len(indices), -1, mask.shape[1]), mask.view(len(indices), -1, mask.shape[1])
     batch = {"input_ids": input_ids, "attention_mask": mask}
     if features.family == "tagging":
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-        for r, i in enumerate(indices):
-            labels[r, : len(cols["labels"][i])] = torch.tensor(cols["labels"][i])
-        batch["labels"] = labels
+        batch["labels"] = _padded([cols["labels"][i] for i in indices], IGNORE)[0]
     elif features.family == "qa":
         batch["start_positions"] = torch.tensor([cols["start_positions"][i] for i in indices])
         batch["end_positions"] = torch.tensor([cols["end_positions"][i] for i in indices])
-    else:
+    elif "labels" in cols:  # mlm rows have none: the MLM head masks its own inputs
         batch["labels"] = torch.tensor([cols["labels"][i] for i in indices])
     return batch
 

@@ -28,19 +28,31 @@ class ConfigError(ValueError):
 
 def check_config(config: Mapping[str, Any]) -> None:
     """Checks the schema cannot express: rows, targets and languages against the catalogue."""
-    known_rows = [BASELINE_ROW, *INTERMEDIATE_TASKS, MULTITASK_ROW]
+    variants = config.get("variants") or {}
+    for name, variant in variants.items():
+        if name in DATASETS or name in (BASELINE_ROW, MULTITASK_ROW):
+            raise ConfigError(f"config variants: {name!r} is already a task or row name; choose another")
+        if variant["task"] not in INTERMEDIATE_TASKS:
+            raise ConfigError(f"config variants.{name}.task: unknown intermediate task {variant['task']!r}; "
+                              f"allowed: {', '.join(INTERMEDIATE_TASKS)}")
+        if not (variant.get("mlm") or variant.get("translations")):
+            raise ConfigError(f"config variants.{name}: give `mlm` or `translations` (or both)")
+    known_rows = [BASELINE_ROW, *INTERMEDIATE_TASKS, MULTITASK_ROW, *variants]
     for row in config["rows"]:
         if row not in known_rows:
             raise ConfigError(f"config rows: unknown row {row!r}; allowed: {', '.join(known_rows)}")
     if len(set(config["rows"])) != len(config["rows"]):
         raise ConfigError(f"config rows: a row is listed twice in {config['rows']}")
-    for target, languages in config["targets"].items():
+    for target in config["targets"]:
         if target not in TARGETS:
             raise ConfigError(f"config targets: unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+    for target, languages in (config.get("languages") or {}).items():
+        if target not in TARGETS:
+            raise ConfigError(f"config languages: unknown target {target!r}; allowed: {', '.join(TARGETS)}")
         allowed = TARGETS[target].languages
         for lang in languages:
             if lang not in allowed:
-                raise ConfigError(f"config targets.{target}: unknown language {lang!r}; "
+                raise ConfigError(f"config languages.{target}: unknown language {lang!r}; "
                                   f"{target} has: {' '.join(allowed)}")
     for task in config.get("training", {}).get("tasks", {}):
         if task not in DATASETS:
@@ -65,6 +77,10 @@ class Grid:
     def targets(self) -> list[str]:
         return list(self.config["targets"])
 
+    def languages(self, target: str) -> list[str]:
+        """The languages a target is evaluated on: the configured ones, else all of XTREME's."""
+        return list((self.config.get("languages") or {}).get(target) or TARGETS[target].languages)
+
     @property
     def seeds(self) -> list[int]:
         return list(self.config["seeds"])
@@ -73,11 +89,33 @@ class Grid:
     def demo(self) -> bool:
         return bool(self.config.get("demo"))
 
+    @property
+    def variants(self) -> dict[str, dict[str, Any]]:
+        """The paper's alternatives (MLM mixed in, translated data), each a row of its own."""
+        return dict(self.config.get("variants") or {})
+
     def row_tasks(self, row: str) -> list[str]:
-        """The intermediate tasks a row trains on (none for the baseline)."""
+        """The prepared datasets a row trains on (none for the baseline).
+
+        A variant with translations trains on a dataset of its own name (English plus translations)."""
         if row == BASELINE_ROW:
             return []
-        return list(INTERMEDIATE_TASKS) if row == MULTITASK_ROW else [row]
+        if row == MULTITASK_ROW:
+            return list(INTERMEDIATE_TASKS)
+        if row in self.variants:
+            variant = self.variants[row]
+            return [row] if variant.get("translations") else [variant["task"]]
+        return [row]
+
+    def row_mlm(self, row: str) -> dict[str, Any] | None:
+        """The MLM mixing settings of a row, if it mixes MLM batches into phase (ii)."""
+        return self.variants.get(row, {}).get("mlm")
+
+    def dataset_source(self, dataset: str) -> tuple[str, dict[str, Any] | None]:
+        """The catalogue task behind a prepared dataset, and the translations added to its training split."""
+        if dataset in self.variants:
+            return self.variants[dataset]["task"], self.variants[dataset].get("translations")
+        return dataset, None
 
     @property
     def trained_rows(self) -> list[str]:
@@ -91,7 +129,7 @@ class Grid:
     def datasets(self) -> list[str]:
         """Every English dataset some training needs, in catalogue order."""
         needed = {t for r in self.rows for t in self.row_tasks(r)} | set(self.trainsets)
-        return [d for d in DATASETS if d in needed]
+        return [d for d in [*DATASETS, *self.variants] if d in needed]
 
     # --- paths ------------------------------------------------------------------------------------
     def base_model(self) -> str:
@@ -142,7 +180,9 @@ class Grid:
 
     # --- settings passed to the CLI -----------------------------------------------------------------
     def hparams(self, task: str) -> dict[str, Any]:
+        """Defaults overridden by the task's own settings (a variant's dataset: its task's)."""
         training = self.config.get("training", {})
+        task = self.dataset_source(task)[0]
         return {**training.get("defaults", {}), **training.get("tasks", {}).get(task, {})}
 
     def hparams_json(self, tasks: list[str]) -> str:
@@ -150,3 +190,9 @@ class Grid:
 
     def sources_json(self) -> str:
         return json.dumps(self.config.get("sources", {}), sort_keys=True)
+
+    def job_size(self, rule: str, task: str) -> dict[str, int]:
+        """A GPU job's size (config `resources`: gpu, cpus_per_gpu, mem_mb, runtime in minutes): the
+        rule's default, overridden for its task (phase ii: row; phase iii: training set; evaluate: target)."""
+        sizes = (self.config.get("resources") or {}).get(rule, {})
+        return {**sizes.get("default", {}), **sizes.get("tasks", {}).get(task, {})}

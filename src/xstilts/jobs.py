@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from xstilts import retrieval
 from xstilts.catalogue import TARGETS
-from xstilts.data import read_meta
+from xstilts.data import DataError, bitext_sides, read_meta
 from xstilts.evaluation import qa_style, score_table
-from xstilts.features import tokenise
-from xstilts.models import build_model, load_encoder, load_model, save_encoder, save_model
+from xstilts.features import Features, tokenise
+from xstilts.models import (
+    MaskedLMHead,
+    build_model,
+    load_encoder,
+    load_encoder_with_mlm_head,
+    load_model,
+    save_encoder,
+    save_model,
+)
 from xstilts.results_io import atomic_path, manifest_row, write_manifest, write_scores
 from xstilts.training import HParams, Sampling, TaskData, train, write_log
 
@@ -35,27 +49,79 @@ def device_name(dev: torch.device) -> str:
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 
 
+def cached_features(folder: Path, family: str, tokenizer: Any, hp: HParams) -> Features:
+    """The tokenised training split, cached per (dataset, tokenizer, max length, stride) as parquet.
+
+    Every target training of a grid row tokenises the same English data with the same tokenizer; the
+    cache does it once. It is keyed by a hash of the tokenizer's full definition, written atomically.
+    """
+    definition = json.loads(tokenizer.backend_tokenizer.to_str())
+    definition.pop("truncation", None), definition.pop("padding", None)  # call state, not definition
+    key = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    path = folder / "tokenised" / f"{key}-len{hp.max_length}-stride{hp.doc_stride}.parquet"
+    if path.is_file():
+        columns = pq.read_table(path).to_pydict()
+        lengths = columns.pop("_length")
+        return Features(family, columns, lengths)
+    feats = tokenise(family, pd.read_parquet(folder / "train.parquet"), tokenizer, hp.max_length,
+                     doc_stride=hp.doc_stride, train=True)
+    table = pa.Table.from_pydict({**feats.columns, "_length": feats.lengths})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return feats
+
+
 def load_task(name: str, data_dir: Path, tokenizer: Any, hp: HParams) -> TaskData:
-    """A prepared dataset, its training split tokenised."""
+    """A prepared dataset, its training split tokenised (from the cache when it is there)."""
     folder = data_dir / name
     meta = read_meta(folder)
-    train_df = pd.read_parquet(folder / "train.parquet")
-    feats = tokenise(meta["family"], train_df, tokenizer, hp.max_length, doc_stride=hp.doc_stride, train=True)
+    feats = cached_features(folder, meta["family"], tokenizer, hp)
     return TaskData(name, meta["family"], meta["metric"], meta["labels"], feats,
                     pd.read_parquet(folder / "dev.parquet"), hp, qa_style(name))
 
 
+@dataclass(frozen=True)
+class MLMMix:
+    """Multilingual MLM batches mixed into phase (ii): `ratio` of all micro-batches are MLM."""
+
+    corpus: Path  # a folder of *.txt files, one sentence per line
+    ratio: float = 0.25
+    mask_prob: float = 0.15
+    max_length: int = 128
+    max_lines: int = 0  # 0: every line
+
+    def task(self, supervised: list[TaskData], tokenizer: Any) -> TaskData:
+        """The MLM corpus as one more task, with as many epochs as give it `ratio` of the batches."""
+        files = sorted(Path(self.corpus).glob("*.txt"))
+        lines = [ln for f in files for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if not lines:
+            raise DataError(f"MLM corpus {self.corpus} has no lines in *.txt files")
+        lines = lines[: self.max_lines] if self.max_lines else lines
+        feats = tokenise("mlm", pd.DataFrame({"text": lines}), tokenizer, self.max_length)
+        hp = supervised[0].hp
+        batches = sum(math.ceil(len(t.train) / t.hp.batch_size) * t.hp.epochs for t in supervised)
+        epochs = self.ratio / (1 - self.ratio) * batches / math.ceil(len(feats) / hp.batch_size)
+        return TaskData("mlm", "mlm", "", [], feats, None, replace(hp, epochs=epochs))
+
+
 def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out: Path, state_dir: Path,
                 hparams: Mapping[str, Mapping[str, Any]], seed: int, sampling: Sampling | None = None,
-                save_every: int = 0, stop_after: int | None = None) -> dict[str, Any]:
+                mlm: MLMMix | None = None, save_every: int = 0, stop_after: int | None = None) -> dict[str, Any]:
     """Phase (ii) (`intermediate`: keep the encoder) or (iii) (`target`: keep encoder and head)."""
     start = time.perf_counter()
     dev = device()
-    encoder, tokenizer = load_encoder(init)
+    extra = {}
+    if mlm is None:
+        encoder, tokenizer = load_encoder(init)
+    else:
+        encoder, lm_head, tokenizer = load_encoder_with_mlm_head(init)
+        extra["mlm"] = MaskedLMHead(lm_head, tokenizer, mlm.mask_prob)
     data = [load_task(t, data_dir, tokenizer, HParams.from_dict(dict(hparams[t]))) for t in tasks]
     heads = {t.name: {"family": t.family, "num_labels": len(t.labels)} for t in data}
+    if mlm is not None:
+        data.append(mlm.task(data, tokenizer))
     torch.manual_seed(seed)
-    model = build_model(encoder, heads, dropout=data[0].hp.dropout)
+    model = build_model(encoder, heads, dropout=data[0].hp.dropout, extra_heads=extra)
     run = train(model, tokenizer, data, seed=seed, device=dev, state_dir=state_dir, sampling=sampling or Sampling(),
                 save_every=save_every, stop_after=stop_after)
     model.to("cpu")
@@ -77,8 +143,8 @@ def _classic_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, An
     model.to(dev)
     spec = TARGETS[target]
     rows = []
-    for split in meta["splits"]:
-        for lang in meta["languages"]:
+    for split, languages in meta["rows"].items():  # the splits each language has (udpos lacks some)
+        for lang in languages:
             df = pd.read_parquet(folder / split / f"{lang}.parquet")
             scores = score_table(model, spec.trainset, df, tokenizer, family=spec.family, metric=spec.metric,
                                  labels=meta["labels"], language=lang, qa_style=qa_style(target),
@@ -97,15 +163,14 @@ def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, 
     opts = {"layer": layer, "batch_size": settings.get("batch_size", 64),
             "max_length": settings.get("max_length", 512), "device": dev}
 
-    def vectors(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return (retrieval.embed(encoder, tokenizer, df["source"].tolist(), **opts),
-                retrieval.embed(encoder, tokenizer, df["target"].tolist(), **opts))
+    def vectors(sentences: list[str]) -> np.ndarray:
+        return retrieval.embed(encoder, tokenizer, sentences, **opts)
 
     rows = []
     for lang in meta["languages"]:
         if target == "tatoeba":
             df = pd.read_parquet(folder / "validation" / f"{lang}.parquet")
-            foreign, english = vectors(df)
+            foreign, english = vectors(df["source"].tolist()), vectors(df["target"].tolist())
             acc = retrieval.tatoeba_accuracy(english, foreign)  # XTREME queries with the English side
             rows.append({"language": lang, "split": "validation", "metric": "accuracy", "value": acc,
                          "n_examples": len(df)})
@@ -113,13 +178,13 @@ def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, 
         # BUCC: the F1-optimal threshold on the dev pairs is applied to the test pairs.
         threshold = None
         for split in ("validation", "test"):
-            df = pd.read_parquet(folder / split / f"{lang}.parquet")
-            candidates = retrieval.mine_pairs(*vectors(df), k=settings.get("k", 4))
-            gold = {(i, i) for i in range(len(df))}
+            # mined over every sentence (the original files add sentences without translation)
+            sources, targets, gold = bitext_sides(pd.read_parquet(folder / split / f"{lang}.parquet"))
+            candidates = retrieval.mine_pairs(vectors(sources), vectors(targets), k=settings.get("k", 4))
             if threshold is None:
                 threshold = retrieval.best_threshold(candidates, gold)
             scores = retrieval.bucc_f1(candidates, gold, threshold)
-            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(df)}
+            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(gold)}
                      for m, v in scores.items()]
     return rows
 

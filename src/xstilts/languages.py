@@ -16,8 +16,10 @@ NAMES: dict[str, str] = {
     "tr": "Turkish", "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
 }  # fmt: skip
 
-# `google/xtreme` udpos configs use English names, with one historical misspelling.
-UDPOS_NAMES: dict[str, str] = {code: name for code, name in NAMES.items()} | {"af": "Afrikans"}
+# `google/xtreme` udpos configs use English names. The script-era card listed `udpos.Afrikans`; the
+# parquet conversion that datasets >= 4 loads names it `udpos.Afrikaans` (commit "Add udpos.Afrikaans
+# data files", path `udpos.Afrikaans/train-*`), so no exception is needed any more.
+UDPOS_NAMES: dict[str, str] = dict(NAMES)
 
 # `google/xtreme` tatoeba configs use ISO 639-3 codes (Mandarin, Standard Swahili, Iranian Persian).
 TATOEBA_CODES: dict[str, str] = {

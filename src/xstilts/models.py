@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.features import IGNORE
 
@@ -59,20 +59,55 @@ class Head(nn.Module):
         return loss, (start, end)
 
 
+class MaskedLMHead(nn.Module):
+    """The pretrained MLM head, for multilingual MLM batches mixed into phase (ii).
+
+    It masks its own inputs (BERT's 80/10/10 rule over `mask_prob` of the non-special tokens) with
+    torch's generator, so a resumed run (RNG state restored) masks exactly as an uninterrupted one.
+    """
+
+    family = "mlm"
+
+    def __init__(self, lm_head: nn.Module, tokenizer: PreTrainedTokenizerBase, mask_prob: float = 0.15) -> None:
+        super().__init__()
+        self.lm_head, self.mask_prob, self.num_labels = lm_head, mask_prob, 0
+        self.mask_id, self.vocab_size = tokenizer.mask_token_id, len(tokenizer)
+        self.register_buffer("special", torch.tensor(sorted(set(tokenizer.all_special_ids))), persistent=False)
+
+    def mask(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        ids = batch["input_ids"].clone()
+        maskable = ~torch.isin(ids, self.special) & (batch["attention_mask"] == 1)
+        chosen = (torch.rand(ids.shape, device=ids.device) < self.mask_prob) & maskable
+        labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
+        roll = torch.rand(ids.shape, device=ids.device)
+        ids = torch.where(chosen & (roll < 0.8), torch.full_like(ids, self.mask_id), ids)
+        random_ids = torch.randint(self.vocab_size, ids.shape, device=ids.device)
+        ids = torch.where(chosen & (roll >= 0.8) & (roll < 0.9), random_ids, ids)
+        return {**batch, "input_ids": ids, "labels": labels}
+
+    def forward(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[Any, Any]:
+        logits = self.lm_head(hidden)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
+        return loss, logits
+
+
 class TransferModel(nn.Module):
     """A shared encoder and a head per task (several heads in multi-task training)."""
 
-    def __init__(self, encoder: PreTrainedModel, heads: dict[str, Head]) -> None:
+    def __init__(self, encoder: PreTrainedModel, heads: dict[str, nn.Module]) -> None:
         super().__init__()
         self.encoder = encoder
         self.heads = nn.ModuleDict(heads)
 
     def forward(self, task: str, batch: dict[str, torch.Tensor]) -> tuple[Any, Any]:
+        head = self.heads[task]
+        if isinstance(head, MaskedLMHead):
+            batch = head.mask(batch)
         ids, mask = batch["input_ids"], batch["attention_mask"]
         if ids.dim() == 3:  # multiple choice: (batch, choices, length) -> (batch * choices, length)
             ids, mask = ids.flatten(0, 1), mask.flatten(0, 1)
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        return self.heads[task](hidden, batch)
+        return head(hidden, batch)
 
 
 def load_encoder(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -82,12 +117,23 @@ def load_encoder(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizer
     return encoder, tokenizer
 
 
-def build_model(encoder: PreTrainedModel, tasks: dict[str, dict[str, Any]], dropout: float = 0.1
-                ) -> TransferModel:
-    """Fresh heads for the given tasks: name -> {"family", "num_labels"}."""
+def load_encoder_with_mlm_head(path: str | Path) -> tuple[PreTrainedModel, nn.Module, PreTrainedTokenizerBase]:
+    """The encoder and its pretrained MLM head from one checkpoint (the decoder stays tied to the
+    encoder's embeddings); the head is whatever the masked-LM model holds beside its base model."""
+    mlm = AutoModelForMaskedLM.from_pretrained(str(path))
+    heads = [m for name, m in mlm.named_children() if name != mlm.base_model_prefix]
+    if len(heads) != 1:
+        raise ValueError(f"{path}: cannot tell the MLM head among {[n for n, _ in mlm.named_children()]}")
+    return mlm.base_model, heads[0], AutoTokenizer.from_pretrained(str(path))
+
+
+def build_model(encoder: PreTrainedModel, tasks: dict[str, dict[str, Any]], dropout: float = 0.1,
+                extra_heads: dict[str, nn.Module] | None = None) -> TransferModel:
+    """Fresh heads for the given tasks (name -> {"family", "num_labels"}), plus ready-made ones."""
     hidden = encoder.config.hidden_size
-    heads = {name: Head(t["family"], hidden, t.get("num_labels", 0), dropout) for name, t in tasks.items()}
-    return TransferModel(encoder, heads)
+    heads: dict[str, nn.Module] = {name: Head(t["family"], hidden, t.get("num_labels", 0), dropout)
+                                   for name, t in tasks.items()}
+    return TransferModel(encoder, {**heads, **(extra_heads or {})})
 
 
 def save_encoder(model: TransferModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:

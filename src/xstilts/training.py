@@ -63,14 +63,14 @@ class HParams:
 
 @dataclass
 class TaskData:
-    """One task's training features and dev table, with what is needed to score it."""
+    """One task's training features and dev table (None: not scored, e.g. mixed-in MLM batches)."""
 
     name: str
     family: str
     metric: str
     labels: list[str]
     train: Features
-    dev: pd.DataFrame
+    dev: pd.DataFrame | None
     hp: HParams
     qa_style: str = "squad"
 
@@ -149,7 +149,7 @@ def dev_metrics(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks:
                 device: torch.device) -> dict[str, float]:
     """The model-selection metric of each task on its English dev set."""
     out = {}
-    for task in tasks:
+    for task in (t for t in tasks if t.dev is not None):
         dev = task.dev.iloc[: task.hp.max_dev_examples] if task.hp.max_dev_examples else task.dev
         scores = score_table(model, task.name, dev, tokenizer, family=task.family, metric=task.metric,
                              labels=task.labels, qa_style=task.qa_style, max_length=task.hp.max_length,
@@ -207,6 +207,8 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
     opt = _optimizer(model, hp, device)
     sched = get_linear_schedule_with_warmup(opt, int(hp.warmup * steps), steps)
     run, best = _load_state(state_dir, model, opt, sched)
+    if run.step:
+        print(f"resumed from step {run.step}/{steps} ({state_dir})", flush=True)
     stop = StopSignal()
     pad = tokenizer.pad_token_id
     bar = tqdm(total=steps, initial=run.step, desc="train", mininterval=2.0, dynamic_ncols=True)
@@ -217,15 +219,17 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
         total_loss = 0.0
         for t, rows in micro:
             task = tasks[t]
-            batch = {k: v.to(device, non_blocking=True) for k, v in collate(task.train, rows, pad).items()}
+            host = collate(task.train, rows, pad)
+            tokens += int(host["attention_mask"].sum())  # counted on the host: no device sync
+            batch = {k: v.to(device, non_blocking=True) for k, v in host.items()}
             with autocast(device):
                 loss, _ = model(task.name, batch)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {loss.item()} at step {run.step} on task {task.name!r}: "
-                                    f"training diverged; lower `lr` (now {task.hp.lr}) or check the data")
             (loss / len(micro)).backward()
-            total_loss += loss.item() / len(micro)
-            tokens += int(batch["attention_mask"].sum())
+            value = loss.item()  # the one sync of a micro-batch (check and log), once backward is queued
+            if not math.isfinite(value):
+                raise TrainingError(f"loss is {value} at step {run.step} on task {task.name!r}: "
+                                    f"training diverged; lower `lr` (now {task.hp.lr}) or check the data")
+            total_loss += value / len(micro)
         torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
         opt.step()
         sched.step()

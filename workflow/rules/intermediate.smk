@@ -8,16 +8,22 @@ rule train_intermediate:
     output:
         directory(f"{R}/checkpoints/intermediate/{{row}}/seed={{seed}}"),
     params:
+        data=f"{R}/data/train",
         tasks=lambda wildcards: GRID.row_tasks(wildcards.row),
         hparams=lambda wildcards: GRID.hparams_json(GRID.row_tasks(wildcards.row)),
         sampling=json.dumps(config.get("multitask", {})),
+        mlm=lambda wildcards: json.dumps(GRID.row_mlm(wildcards.row)),
         state=lambda wildcards: GRID.state("intermediate", wildcards.row, f"seed={wildcards.seed}"),
         save_every=config["training"].get("save_every", 0),
-    threads: 4
+    threads: job_threads("train_intermediate")
+    resources:
+        **job_resources("train_intermediate"),
+    conda:
+        "../../envs/xstilts.yaml"
     log:
         f"{R}/logs/intermediate/{{row}}/seed={{seed}}.log",
     shell:
-        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 xstilts train --phase intermediate --tasks {params.tasks} --init {input.encoder}"
-        " --data {R}/data/train --out {output} --state {params.state} --hparams {params.hparams:q}"
-        " --sampling {params.sampling:q} --seed {wildcards.seed} --save-every {params.save_every}"
+        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 exec xstilts train --phase intermediate --tasks {params.tasks} --init {input.encoder}"
+        " --data {params.data} --out {output} --state {params.state} --hparams {params.hparams:q}"
+        " --sampling {params.sampling:q} --mlm {params.mlm:q} --seed {wildcards.seed} --save-every {params.save_every}"
         " > {log} 2>&1"

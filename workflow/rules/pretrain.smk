@@ -1,6 +1,9 @@
 # Phase (i): the pretrained encoder as a local folder, so that GPU jobs run with the hub offline.
 if GRID.demo:
 
+    localrules:
+        demo_pretrain,
+
     rule demo_pretrain:
         input:
             demo_inputs(),
@@ -8,6 +11,8 @@ if GRID.demo:
             directory(f"{R}/base_model"),
         params:
             spec=json.dumps((config.get("demo") or {}).get("model", {})),
+        conda:
+            "../../envs/xstilts.yaml"
         log:
             f"{R}/logs/demo_pretrain.log",
         shell:
@@ -24,6 +29,8 @@ elif GRID.base_model() != config["model"]:
             directory(f"{R}/base_model"),
         params:
             model=config["model"],
+        conda:
+            "../../envs/xstilts.yaml"
         log:
             f"{R}/logs/fetch_model.log",
         shell:

@@ -9,17 +9,22 @@ rule train_target:
     output:
         directory(f"{R}/checkpoints/target/{{row}}/{{trainset}}/seed={{seed}}"),
     params:
+        data=f"{R}/data/train",
         hparams=lambda wildcards: GRID.hparams_json([wildcards.trainset]),
         state=lambda wildcards: GRID.state(
             "target", wildcards.row, wildcards.trainset, f"seed={wildcards.seed}"
         ),
         save_every=config["training"].get("save_every", 0),
-    threads: 4
+    threads: job_threads("train_target")
+    resources:
+        **job_resources("train_target"),
+    conda:
+        "../../envs/xstilts.yaml"
     log:
         f"{R}/logs/target/{{row}}/{{trainset}}/seed={{seed}}.log",
     shell:
-        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 xstilts train --phase target --tasks {wildcards.trainset} --init {input.encoder}"
-        " --data {R}/data/train --out {output} --state {params.state} --hparams {params.hparams:q}"
+        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 exec xstilts train --phase target --tasks {wildcards.trainset} --init {input.encoder}"
+        " --data {params.data} --out {output} --state {params.state} --hparams {params.hparams:q}"
         " --seed {wildcards.seed} --save-every {params.save_every} > {log} 2>&1"
 
 
@@ -29,11 +34,16 @@ rule evaluate:
     output:
         f"{R}/scores/intermediate={{row}}/target={{target}}/seed={{seed}}/scores.parquet",
     params:
+        data=f"{R}/data/eval",
         hparams=eval_hparams,
         retrieval=json.dumps(config.get("retrieval", {})),
-    threads: 4
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    conda:
+        "../../envs/xstilts.yaml"
     log:
         f"{R}/logs/evaluate/{{row}}/{{target}}/seed={{seed}}.log",
     shell:
-        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 xstilts evaluate --target {wildcards.target} --model {input.model} --data {R}/data/eval"
+        "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 xstilts evaluate --target {wildcards.target} --model {input.model} --data {params.data}"
         " --out {output} --hparams {params.hparams:q} --retrieval {params.retrieval:q} > {log} 2>&1"

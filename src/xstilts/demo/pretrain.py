@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import SentencePieceUnigramTokenizer
+from tokenizers import SentencePieceUnigramTokenizer, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
 from tqdm import tqdm
 from transformers import (
@@ -51,6 +51,8 @@ def train_tokenizer(lines: list[str], vocab_size: int) -> PreTrainedTokenizerFas
     sp.train_from_iterator(lines, vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
                            show_progress=False)
     backend = sp._tokenizer
+    # XLM-R's pipeline splits on white space before Metaspace, so offsets never cover the space before a word
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), backend.pre_tokenizer])
     backend.post_processor = TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)])

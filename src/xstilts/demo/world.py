@@ -854,10 +854,13 @@ def _check(languages: Mapping[str, Sequence[str]]) -> None:
 
 
 def generate_hub_mirror(out_dir: Path, languages: Mapping[str, Sequence[str]], *, seed: int = 0,
-                        sizes: DemoSizes = DemoSizes()) -> None:
+                        sizes: DemoSizes = DemoSizes(),
+                        translations: Mapping[str, Sequence[str]] | None = None) -> None:
     """Write the demo's data under `out_dir`, deterministically for `seed` (layout: module docstring).
 
     languages: target name -> ISO 639-1 codes to generate for that target (e.g. {"xnli": ["en", "de"]}).
+    translations: dataset -> languages into which its English training split is "machine-translated"
+    (rendered through the language's lexicon), written as `translations/<dataset>/<lang>/train.parquet`.
     """
     _check(languages)
     out_dir = Path(out_dir)
@@ -874,11 +877,14 @@ def generate_hub_mirror(out_dir: Path, languages: Mapping[str, Sequence[str]], *
                 path = out_dir / "local" / "ccg" / f"{role}.parquet" if ds.name == "ccg" else hub_path(hub)
                 examples = kind.examples(world, _rng(seed, ds.name, hub.split), n, role)
                 files.put(path, kind.schema, "en", [kind.row(ex, "en", i) for i, ex in enumerate(examples)])
+                for lang in (translations or {}).get(ds.name, []) if role == "train" else []:
+                    files.put(out_dir / "translations" / ds.name / lang / "train.parquet", kind.schema, lang,
+                              [kind.row(ex, lang, i) for i, ex in enumerate(examples)])
     for name, langs in languages.items():
         target, kind = TARGETS[name], _KINDS[name]
         for split in target.splits:
             examples: list[Any] | None = None
-            for lang in langs:
+            for lang in (lang for lang in langs if split in target.splits_for(lang)):  # as on the hub
                 path = hub_path(target.source(lang, split))
                 if files.has(path, lang):  # English dev data of the training set (PAWS-X, TyDiQA, ...)
                     continue

@@ -1,0 +1,580 @@
+"""The browsable face of `results/`: README.md, report.html, the claims table, the language table and
+the plots that go with the transfer tables (`xstilts aggregate --report`).
+
+Everything works on a partial grid: missing cells show as "–", claims that need them say so, and
+plots draw what there is.
+
+Claims (DESIGN.md section 2), each with its rule; "single-task rows" are the grid's rows among the nine
+intermediate tasks, deltas are against `none` (`aggregate.delta_table`), in points:
+- large gains on BUCC and Tatoeba: the median delta over the single-task rows >= LARGE_GAIN on both
+  (every single-task row measured);
+- moderate gains on QA: NO_GAIN <= the median "qa" group delta over the single-task rows < LARGE_GAIN
+  (every single-task row measured);
+- MNLI, SQuAD (squad_v2) and HellaSwag the best intermediate tasks: they are the top three single-task
+  rows by XTREME score (needs every single-task row measured and at least four of them);
+- multi-task a small further gain: 0 < multitask XTREME - the best single-task XTREME < LARGE_GAIN;
+- no XNLI gain: the best single-task XNLI delta < NO_GAIN (one measured row at or above it suffices to
+  refute it; holding needs every single-task row measured);
+- continued MLM / translated data do not beat plain English intermediate training: for every variant
+  row with `mlm` / `translations` (config `variants`), its XTREME - its task's row's XTREME < NO_GAIN;
+- best per-target models +5.4 XTREME points: the mean over the nine targets of the best non-baseline
+  score, minus the baseline's XTREME score, >= PAPER_BEST_GAIN - NO_GAIN (needs all nine targets).
+A claim whose rows or targets are not configured is "not in grid"; one whose cells are missing is
+"not measurable on this grid".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from xstilts.aggregate import (
+    DELTA_NOTE,
+    MEAN_STD_NOTE,
+    MISSING,
+    XTREME,
+    best_table,
+    cell_scores,
+    delta_frame,
+    delta_table,
+    mean_std_frame,
+    noise_table,
+    per_language_table,
+    seed_count_table,
+    significant_table,
+    transfer_std_table,
+    transfer_table,
+)
+from xstilts.catalogue import BASELINE_ROW, INTERMEDIATE_TASKS, MULTITASK_ROW, TARGETS
+from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
+from xstilts.results_io import atomic_path, write_parquet, write_text
+from xstilts.status import STATES, counts, grid_status, make_grid, status_matrix, summary_line
+
+LARGE_GAIN = 5.0  # points: a "large" gain (the paper's headline XTREME gain is 5.4)
+NO_GAIN = 1.0  # points: a delta below this is "no gain"
+PAPER_BEST_GAIN = 5.4
+BEST_TASKS = ("mnli", "squad_v2", "hellaswag")
+HOLDS, FAILS, UNMEASURABLE, ABSENT = "holds", "does not hold", "not measurable on this grid", "not in grid"
+META_COLUMNS = ["name", "family", "script", "class", "targets"]
+MEAN_GAIN = "mean gain"
+
+FOLDERS = {
+    "scores": "one `scores.parquet` per cell (intermediate=I/target=T/seed=S): one row per language, split "
+              "and metric, with the run facts (steps, wall seconds, device); `pandas.read_parquet('scores')` "
+              "reads them all",
+    "checkpoints": "phase-(ii) encoders (`intermediate/I/seed=S`) and phase-(iii) models "
+                   "(`target/I/TRAINSET/seed=S`, with `training_log.parquet`), safetensors; `manifest.parquet` "
+                   "lists them with sha256",
+    "tables": "transfer, delta, best and per-language tables (parquet, CSV, Markdown, LaTeX), claims and "
+              "languages tables, heatmaps and bar plots (PNG)",
+    "data": "the prepared parquet cache: English training data (`train/D`) and evaluation data (`eval/T`)",
+    "logs": "one log per job (`intermediate/`, `target/`, `evaluate/`, `prepare/`, `aggregate.log`)",
+    "state": "resumable training state of unfinished trainings (deleted when a training finishes)",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Claims
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    paper: str
+    measured: str
+    verdict: str
+    rule: str
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.1f}"
+
+
+def _single_rows(transfer: pd.DataFrame) -> list[str]:
+    return [r for r in transfer.index if r in INTERMEDIATE_TASKS]
+
+
+def _median_claim(delta: pd.DataFrame, single: list[str], columns: Sequence[str]) -> tuple[dict[str, float], str, bool]:
+    """Median delta over the measured single-task rows per column, a text saying over how many, and
+    whether every single-task row was measured in every column."""
+    medians, notes, complete = {}, [], True
+    for column in columns:
+        values = delta.loc[single, column].dropna()
+        complete = complete and len(values) == len(single)
+        if len(values):
+            medians[column] = float(values.median())
+            notes.append(f"{column} {_signed(medians[column])} (median of {len(values)}/{len(single)} rows)")
+        else:
+            notes.append(f"{column}: no measured single-task row")
+    return medians, "; ".join(notes), complete
+
+
+def _absent(names: Sequence[str], present: Sequence[str]) -> list[str]:
+    return [n for n in names if n not in present]
+
+
+def _claim_retrieval(delta: pd.DataFrame, single: list[str]) -> Claim:
+    rule = f"median delta over the single-task rows (all measured) >= {LARGE_GAIN:g} on both BUCC and Tatoeba"
+    base = Claim("Large gains on BUCC and Tatoeba", "large gains from intermediate training", "", "", rule)
+    absent = _absent(["bucc", "tatoeba"], list(delta.columns))
+    if absent or not single:
+        return _replace(base, f"not in the grid: {', '.join(absent) or 'no single-task row'}", ABSENT)
+    medians, text, complete = _median_claim(delta, single, ["bucc", "tatoeba"])
+    if not complete:
+        return _replace(base, text, UNMEASURABLE)
+    return _replace(base, text, HOLDS if min(medians.values()) >= LARGE_GAIN else FAILS)
+
+
+def _claim_qa(delta: pd.DataFrame, single: list[str]) -> Claim:
+    rule = f"{NO_GAIN:g} <= median delta of the QA group (xquad, mlqa, tydiqa in the grid) over the single-task " \
+           f"rows (all measured) < {LARGE_GAIN:g}"
+    paper = "moderate gains (best models' QA average 67.2 vs 62.3)"
+    base = Claim("Moderate gains on QA", paper, "", "", rule)
+    if "qa" not in delta.columns or not single:
+        return _replace(base, "not in the grid: " + ("no QA target" if single else "no single-task row"), ABSENT)
+    medians, text, complete = _median_claim(delta, single, ["qa"])
+    if not complete:
+        return _replace(base, text, UNMEASURABLE)
+    return _replace(base, text, HOLDS if NO_GAIN <= medians["qa"] < LARGE_GAIN else FAILS)
+
+
+def _xtreme_ranking(transfer: pd.DataFrame, single: list[str]) -> tuple[pd.Series, list[str]]:
+    scores = transfer.loc[single, XTREME] if single else pd.Series(dtype="float64")
+    return scores.dropna().sort_values(ascending=False, kind="stable"), [r for r in single if pd.isna(scores[r])]
+
+
+def _claim_best_tasks(transfer: pd.DataFrame, single: list[str]) -> Claim:
+    rule = "the three single-task rows with the highest XTREME score are mnli, squad_v2 and hellaswag " \
+           "(every single-task row measured, at least four)"
+    base = Claim("MNLI, SQuAD and HellaSwag the best intermediate tasks", "MNLI, SQuAD, HellaSwag best overall",
+                 "", "", rule)
+    absent = _absent(BEST_TASKS, single)
+    if absent:
+        return _replace(base, f"rows not in the grid: {', '.join(absent)}", ABSENT)
+    ranking, unmeasured = _xtreme_ranking(transfer, single)
+    if unmeasured:
+        return _replace(base, f"XTREME score missing for {', '.join(unmeasured)}", UNMEASURABLE)
+    if len(ranking) < 4:
+        return _replace(base, f"only {len(ranking)} single-task rows: no ranking to test", UNMEASURABLE)
+    top = list(ranking.index[:3])
+    text = "top 3 by XTREME: " + ", ".join(f"{r} ({ranking[r]:.1f})" for r in top)
+    return _replace(base, text, HOLDS if set(top) == set(BEST_TASKS) else FAILS)
+
+
+def _claim_multitask(transfer: pd.DataFrame, single: list[str]) -> Claim:
+    rule = f"0 < multitask XTREME - best single-task XTREME (all measured) < {LARGE_GAIN:g}"
+    base = Claim("Multi-task a small further gain", "small further gain over single tasks", "", "", rule)
+    if MULTITASK_ROW not in transfer.index or not single:
+        return _replace(base, "not in the grid: " + (MULTITASK_ROW if single else "no single-task row"), ABSENT)
+    ranking, unmeasured = _xtreme_ranking(transfer, single)
+    multitask = transfer.loc[MULTITASK_ROW, XTREME]
+    missing = ([MULTITASK_ROW] if pd.isna(multitask) else []) + unmeasured
+    if missing:
+        return _replace(base, f"XTREME score missing for {', '.join(missing)}", UNMEASURABLE)
+    gain = float(multitask - ranking.iloc[0])
+    text = f"multitask {multitask:.1f} vs best single-task {ranking.index[0]} {ranking.iloc[0]:.1f}: {_signed(gain)}"
+    return _replace(base, text, HOLDS if 0 < gain < LARGE_GAIN else FAILS)
+
+
+def _claim_xnli(delta: pd.DataFrame, single: list[str]) -> Claim:
+    rule = f"best single-task delta on XNLI < {NO_GAIN:g} (holding needs all measured)"
+    base = Claim("No XNLI gain", "no intermediate task improves XNLI", "", "", rule)
+    if "xnli" not in delta.columns or not single:
+        return _replace(base, "not in the grid: " + ("xnli" if single else "no single-task row"), ABSENT)
+    values = delta.loc[single, "xnli"].dropna()
+    if not len(values):
+        return _replace(base, "xnli: no measured single-task row", UNMEASURABLE)
+    best = values.idxmax()
+    text = f"best: {best} {_signed(values[best])} ({len(values)}/{len(single)} rows measured)"
+    if values[best] >= NO_GAIN:
+        return _replace(base, text, FAILS)
+    return _replace(base, text, HOLDS if len(values) == len(single) else UNMEASURABLE)
+
+
+def _claim_variants(transfer: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]], key: str, what: str) -> Claim:
+    rule = f"for every variant row with `{key}`: its XTREME - its task's row's XTREME < {NO_GAIN:g}"
+    base = Claim(f"{what} does not beat plain English intermediate training", "does not beat it", "", "", rule)
+    pairs = [(row, v["task"]) for row, v in variants.items() if v.get(key) and row in transfer.index
+             and v["task"] in transfer.index]
+    if not pairs:
+        return _replace(base, f"no {key} variant row (with its task's row) in the grid", ABSENT)
+    gains = {row: float(transfer.loc[row, XTREME] - transfer.loc[task, XTREME]) for row, task in pairs}
+    missing = [row for row, gain in gains.items() if math.isnan(gain)]
+    if missing:
+        return _replace(base, f"XTREME score missing for {', '.join(missing)} or its task's row", UNMEASURABLE)
+    text = "; ".join(f"{row} - {task}: {_signed(gains[row])}" for row, task in pairs)
+    return _replace(base, text, HOLDS if max(gains.values()) < NO_GAIN else FAILS)
+
+
+def _claim_best_per_target(transfer: pd.DataFrame, targets: Sequence[str]) -> Claim:
+    rule = f"mean over the nine targets of the best non-baseline score - baseline XTREME >= " \
+           f"{PAPER_BEST_GAIN:g} - {NO_GAIN:g}"
+    base = Claim("Best per-target models +5.4 XTREME points", f"+{PAPER_BEST_GAIN:g} over XLM-R Large", "", "", rule)
+    if BASELINE_ROW not in transfer.index:
+        return _replace(base, f"not in the grid: {BASELINE_ROW}", ABSENT)
+    best = best_table(transfer).reindex(list(targets))
+    missing = [t for t in targets if pd.isna(best.loc[t, "score"]) or pd.isna(best.loc[t, "baseline"])]
+    if missing:
+        return _replace(base, f"missing scores for {', '.join(missing)}", UNMEASURABLE)
+    gain = float(best["score"].mean() - best["baseline"].mean())
+    choices = ", ".join(f"{t}: {best.loc[t, 'best']}" for t in targets)
+    text = f"{_signed(gain)} over {len(targets)} targets ({choices})"
+    absent = _absent(list(TARGETS), list(targets))
+    if absent:
+        return _replace(base, f"{text}; XTREME needs all nine targets, missing {', '.join(absent)}", UNMEASURABLE)
+    return _replace(base, text, HOLDS if gain >= PAPER_BEST_GAIN - NO_GAIN else FAILS)
+
+
+def _replace(claim: Claim, measured: str, verdict: str) -> Claim:
+    return Claim(claim.claim, claim.paper, measured, verdict, claim.rule)
+
+
+def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
+                 variants: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """The paper's headline findings held against `transfer` (`aggregate.transfer_table`): one row
+    each with claim, paper, measured, verdict and rule (see the module docstring)."""
+    delta = delta_table(transfer)
+    single = _single_rows(transfer)
+    variants = variants or {}
+    claims = [
+        _claim_retrieval(delta, single),
+        _claim_qa(delta, single),
+        _claim_best_tasks(transfer, single),
+        _claim_multitask(transfer, single),
+        _claim_xnli(delta, single),
+        _claim_variants(transfer, variants, "mlm", "Continued multilingual MLM"),
+        _claim_variants(transfer, variants, "translations", "Translated intermediate data"),
+        _claim_best_per_target(transfer, targets),
+    ]
+    return pd.DataFrame([asdict(c) for c in claims]).set_index("claim")
+
+
+# --------------------------------------------------------------------------------------------------
+# Languages
+
+
+def language_gains(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+    """Languages x non-baseline rows: the delta against `none` per (target, language), seed-averaged,
+    then averaged over the targets where both were measured; plus MEAN_GAIN over the rows."""
+    cells = cell_scores(scores)
+    cells = cells[cells["target"].isin(list(targets))]
+    means = cells.groupby(["intermediate", "target", "language"])["value"].mean().unstack("intermediate")
+    others = [r for r in rows if r != BASELINE_ROW]
+    means = means.reindex(columns=[BASELINE_ROW, *others])
+    gains = means[others].sub(means[BASELINE_ROW], axis=0).groupby(level="language").mean()
+    gains = gains.astype("float64")
+    gains[MEAN_GAIN] = gains[others].mean(axis=1) if others else np.nan
+    return gains
+
+
+def language_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+    """Every language evaluated in the grid: name, family, script, resource class (Joshi et al.), the
+    targets it is evaluated on, and its gains (`language_gains`); sorted by class, then code."""
+    gains = language_gains(scores, rows, targets)
+    evaluated = scores[scores["target"].isin(list(targets))].groupby("language")["target"].unique()
+    languages = sorted(set(evaluated.index), key=lambda c: (LANGUAGES[c].resource_class if c in LANGUAGES else -1, c))
+    meta = pd.DataFrame(
+        [{"name": LANGUAGES[c].name, "family": LANGUAGES[c].family, "script": LANGUAGES[c].script,
+          "class": LANGUAGES[c].resource_class} if c in LANGUAGES else {} for c in languages],
+        index=pd.Index(languages, name="language"), columns=META_COLUMNS[:4],
+    )
+    meta["targets"] = [" ".join(t for t in targets if t in set(evaluated[c])) for c in languages]
+    return meta.join(gains.reindex(languages))
+
+
+# --------------------------------------------------------------------------------------------------
+# Plots
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def target_bars(table: pd.DataFrame, target: str, path: Path) -> None:
+    """Grouped bars of one target's per-language table (`aggregate.per_language_table`): languages
+    (and "avg") along x, one bar per row; a missing cell is an "x" on the axis."""
+    n_rows, n_cols = table.shape
+    fig = Figure(figsize=(min(max(6.0, 1.5 + 0.09 * n_rows * n_cols), 40.0), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / max(n_rows, 1)
+    colours = colormaps["tab20"]
+    x = np.arange(n_cols)
+    for i, (row, values) in enumerate(table.iterrows()):
+        pos = x - 0.4 + width * (i + 0.5)
+        v = values.to_numpy(dtype="float64")
+        ax.bar(pos, np.nan_to_num(v), width, color=colours(i % 20), label=str(row))
+        missing = np.isnan(v)
+        ax.plot(pos[missing], np.zeros(missing.sum()), "x", color=colours(i % 20), markersize=4)
+    ax.set_xticks(x, [str(c) for c in table.columns])
+    ax.set_ylabel(f"{TARGETS[target].metric} (0-100)")
+    ax.set_title(f"{target}: zero-shot score per language (x = missing)")
+    ax.legend(ncols=min(n_rows, 6), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    _save(fig, path)
+
+
+def gain_plot(languages: pd.DataFrame, path: Path) -> None:
+    """Per language, its mean gain over `none` against its resource class (left) and family (right);
+    English, the training language, is left out (its gain is not zero-shot)."""
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    by_class, by_family = fig.subplots(1, 2)
+    data = languages.drop(index="en", errors="ignore").dropna(subset=["class", MEAN_GAIN])
+    families = sorted(set(data["family"])) if len(data) else []
+    colours = colormaps["tab10"]
+    for ax in (by_class, by_family):
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_ylabel(f"{MEAN_GAIN} over {BASELINE_ROW!r} (points)")
+    if not len(data):
+        for ax in (by_class, by_family):
+            ax.text(0.5, 0.5, "no gains measured yet", ha="center", va="center", transform=ax.transAxes)
+    for k, family in enumerate(families):
+        part = data[data["family"] == family]
+        jitter = (np.arange(len(part)) % 5 - 2) * 0.06
+        by_class.scatter(part["class"].astype(float) + jitter, part[MEAN_GAIN], color=colours(k % 10), label=family)
+        by_family.scatter(np.full(len(part), k) + jitter, part[MEAN_GAIN], color=colours(k % 10))
+        by_family.plot([k - 0.3, k + 0.3], [part[MEAN_GAIN].mean()] * 2, color="black")
+        for (code, row), dx in zip(part.iterrows(), jitter, strict=True):
+            by_class.annotate(str(code), (float(row["class"]) + dx, row[MEAN_GAIN]), fontsize=7,
+                              xytext=(3, 2), textcoords="offset points")
+    for cls, mean in data.groupby("class")[MEAN_GAIN].mean().items() if len(data) else []:
+        by_class.plot([float(cls) - 0.3, float(cls) + 0.3], [mean, mean], color="black")
+    by_class.set_xticks(range(6), [f"{c}\n{RESOURCE_CLASSES[c].removeprefix('The ')}" for c in range(6)], fontsize=8)
+    by_class.set_xlim(-0.5, 5.5)
+    by_class.set_xlabel("resource class (Joshi et al. 2020; black: class mean)")
+    by_family.set_xticks(range(len(families)), families, rotation=30, ha="right", fontsize=8)
+    by_family.set_xlabel("language family (black: family mean)")
+    if families:
+        by_class.legend(fontsize=7)
+    fig.suptitle("Zero-shot gain per language (English left out): mean over the intermediate rows and over the "
+                 "targets it is in")
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _as_text(df: pd.DataFrame, signed: Sequence[str] = ()) -> pd.DataFrame:
+    """Cells as text: floats with one decimal (signed in the `signed` columns), missing as "–"."""
+
+    def cell(value: Any, column: str) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return MISSING
+        if isinstance(value, float):
+            return f"{value:+.1f}" if column in signed else f"{value:.1f}"
+        return str(value)
+
+    return pd.DataFrame({c: [cell(v, c) for v in df[c]] for c in df.columns}, index=df.index)
+
+
+def _markdown(text: pd.DataFrame) -> str:
+    return text.map(lambda s: str(s).replace("|", "\\|")).to_markdown() + "\n"
+
+
+def _html_table(text: pd.DataFrame, classes: Callable[[str], str] = lambda _: "", *, prose: bool = False) -> str:
+    """An HTML table of text cells (escaped); a cell's class from `classes(text)`, "missing" for "–";
+    `prose` left-aligns the cells."""
+
+    def td(value: str) -> str:
+        cls = " ".join(c for c in ("missing" if value == MISSING else "", classes(value)) if c)
+        return f'<td class="{cls}">{escape(value)}</td>' if cls else f"<td>{escape(value)}</td>"
+
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in [text.index.name or "", *text.columns])
+    body = "".join(f"<tr><th>{escape(str(i))}</th>{''.join(td(str(v)) for v in row)}</tr>"
+                   for i, row in zip(text.index, text.itertuples(index=False), strict=True))
+    table = '<table class="prose">' if prose else "<table>"
+    return f"{table}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _state_class(text: str) -> str:
+    word = text.split(" ", 1)[0]
+    return f"state-{word}" if word in STATES else ""
+
+
+def _verdict_class(text: str) -> str:
+    return {HOLDS: "holds", FAILS: "fails"}.get(text, "")
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 110em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
+table.prose td, table.prose th { text-align: left; }
+thead th { background: #eee; }
+td.missing { color: #999; }
+td.state-done, td.holds { background: #d8f0d8; }
+td.state-running { background: #fff2c0; }
+td.state-failed, td.fails { background: #f6d0d0; }
+td.state-missing { color: #999; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
+p.note { font-size: 0.85em; color: #555; }
+"""
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What README.md and report.html show, computed once."""
+
+    title: str
+    summary: str
+    status: pd.DataFrame
+    claims: pd.DataFrame
+    transfer: pd.DataFrame
+    delta: pd.DataFrame
+    best: pd.DataFrame
+    per_language: dict[str, pd.DataFrame]
+    languages: pd.DataFrame
+    grid_line: str
+
+
+def _image(results: Path, path: Path, alt: str) -> str:
+    rel = Path(os.path.relpath(path, results)).as_posix()
+    if not path.is_file():
+        return f'<p class="note missing">{escape(alt)}: not written yet ({escape(rel)})</p>'
+    return f'<img src="{escape(rel)}" alt="{escape(alt)}">'
+
+
+def render_html(page: _Page, results: Path, tables: Path) -> str:
+    """The self-standing report page; images are linked relative to `results`."""
+    parts = [f"<h1>{escape(page.title)}</h1>", f"<p>{escape(page.grid_line)}</p>",
+             '<p><a href="#progress">progress</a> · <a href="#claims">claims</a> · <a href="#transfer">transfer</a> · '
+             '<a href="#delta">gains</a> · <a href="#best">best per target</a> · <a href="#targets">per target</a> · '
+             '<a href="#languages">languages</a></p>',
+             '<h2 id="progress">Progress</h2>', f"<p>{escape(page.summary)}</p>",
+             _html_table(page.status, _state_class),
+             '<h2 id="claims">The paper\'s headline findings on this grid</h2>',
+             _html_table(page.claims, _verdict_class, prose=True),
+             f'<p class="note">A gain of at least {LARGE_GAIN:g} points is "large"; below {NO_GAIN:g} point is '
+             '"no gain". Deltas are against the none row.</p>',
+             '<h2 id="transfer">Transfer (rows: intermediate task; columns: targets, groups, XTREME)</h2>',
+             _html_table(page.transfer), f'<p class="note">{escape(MEAN_STD_NOTE)}</p>',
+             _image(results, tables / "heatmap_transfer.png", "heatmap of the transfer table"),
+             f'<h2 id="delta">Gain over {BASELINE_ROW} (points)</h2>', _html_table(page.delta),
+             f'<p class="note">{escape(DELTA_NOTE)}</p>',
+             _image(results, tables / "heatmap_delta.png", "heatmap of the gains"),
+             '<h2 id="best">Best intermediate task per target</h2>', _html_table(page.best),
+             '<h2 id="targets">Per target and language</h2>']
+    for target, table in page.per_language.items():
+        parts += [f"<h3>{escape(target)}</h3>", _html_table(table),
+                  _image(results, tables / f"bars_{target}.png", f"{target} bars per language")]
+    parts += ['<h2 id="languages">Languages: gains by resource class and family</h2>',
+              _image(results, tables / "gain_by_resource.png", "gain by resource class and family"),
+              _html_table(page.languages, prose=True),
+              '<p class="note">class: resource class of Joshi et al. (2020), 0 (left behind) to 5 (winners); gains '
+              f"are deltas against {BASELINE_ROW}, averaged over seeds and over the targets the language is in.</p>"]
+    body = "\n".join(parts)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(page.title)}</title>\n'
+            f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _link(results: Path, path: Path) -> str:
+    rel = Path(os.path.relpath(path, results)).as_posix()
+    return f"[{rel}]({rel})" if path.exists() else f"{rel} (not written yet)"
+
+
+def render_readme(page: _Page, results: Path, tables: Path, targets: Sequence[str], refresh: str) -> str:
+    """results/README.md: the folders, the grid's progress, and links to every table and plot."""
+    folders = "\n".join(f"- `{name}/`: {text}" + ("" if (results / name).exists() else " (not there yet)")
+                        for name, text in FOLDERS.items())
+    table_stems = ["transfer", "transfer_std", "delta", "best", "claims", "languages",
+                   *(f"per_language/{t}" for t in targets)]
+    table_links = "\n".join(f"- {stem}: " + ", ".join(_link(results, tables / f"{stem}.{ext}")
+                                                      for ext in ("md", "csv", "parquet")) for stem in table_stems)
+    plots = ["heatmap_transfer.png", "heatmap_delta.png", "gain_by_resource.png", *(f"bars_{t}.png" for t in targets)]
+    plot_links = "\n".join(f"- {_link(results, tables / p)}" for p in plots)
+    return f"""# {page.title}
+
+{page.grid_line} The full page with every table and plot: [report.html](report.html).
+
+## Progress
+
+{page.summary}
+
+{_markdown(page.status)}
+States: done (scores written), running (a log or resumable state exists, no error), failed (a job log
+shows an error and there are no scores), missing (not started). `(ii)` is the row's phase-(ii)
+training time. `xstilts status` prints this at any time; to refresh this page and the tables on a
+partial grid run:
+
+    {refresh}
+
+## The paper's headline findings on this grid
+
+{_markdown(page.claims)}
+## What each folder holds
+
+{folders}
+- `README.md` (this page) and `report.html`
+
+## Tables
+
+{table_links}
+
+## Plots
+
+{plot_links}
+"""
+
+
+def _write_table(df: pd.DataFrame, text: pd.DataFrame, stem: Path) -> list[Path]:
+    paths = [stem.with_name(f"{stem.name}.{ext}") for ext in ("parquet", "csv", "md")]
+    write_parquet(df, paths[0])
+    write_text(df.to_csv(), paths[1])
+    write_text(_markdown(text), paths[2])
+    return paths
+
+
+def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Sequence[str],
+                 targets: Sequence[str], seeds: Sequence[int],
+                 variants: Mapping[str, Mapping[str, Any]] | None = None, refresh: str = "") -> list[Path]:
+    """Write the claims and languages tables, the bar and gain plots (into `tables`), README.md and
+    report.html (into `results`); return the written paths. `refresh` is the command the README shows
+    for refreshing it by hand."""
+    results, tables = Path(results), Path(tables)
+    grid = make_grid(results, rows, targets, seeds, variants)
+    status = grid_status(grid, scores)
+    transfer = transfer_table(scores, rows, targets)
+    std = transfer_std_table(scores, rows, targets)
+    delta = delta_table(transfer)
+    significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets)))
+    claims = claims_table(transfer, targets, variants)
+    languages = language_table(scores, rows, targets)
+    gains = [c for c in languages.columns if c not in META_COLUMNS]
+    per_language = {t: per_language_table(scores, t, rows) for t in targets}
+
+    paths = _write_table(claims, _as_text(claims), tables / "claims")
+    paths += _write_table(languages, _as_text(languages, signed=gains), tables / "languages")
+    for target, table in per_language.items():
+        target_bars(table, target, tables / f"bars_{target}.png")
+        paths.append(tables / f"bars_{target}.png")
+    gain_plot(languages, tables / "gain_by_resource.png")
+    paths.append(tables / "gain_by_resource.png")
+
+    n = counts(status)
+    page = _Page(
+        title="X-STILTs grid: results",
+        summary=summary_line(status, grid),
+        status=status_matrix(status, grid),
+        claims=_as_text(claims),
+        transfer=mean_std_frame(transfer, std),
+        delta=delta_frame(delta, significant),
+        best=_as_text(best_table(transfer), signed=["delta"]),
+        per_language={t: _as_text(df) for t, df in per_language.items()},
+        languages=_as_text(languages, signed=gains),
+        grid_line=(f"Rows: {' '.join(rows)}. Targets: {' '.join(targets)}. Seeds: {' '.join(map(str, seeds))}. "
+                   f"{n['done']} of {len(status)} cells done. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."),
+    )
+    write_text(render_readme(page, results, tables, targets, refresh), results / "README.md")
+    write_text(render_html(page, results, tables), results / "report.html")
+    return [*paths, results / "README.md", results / "report.html"]

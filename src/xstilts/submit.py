@@ -1,0 +1,229 @@
+"""Cells of the grid as SLURM job arrays through submitit, for work from Python or a notebook.
+
+    from xstilts.submit import load_config, submit
+    jobs = submit([("mnli", "xnli", 1)], config=load_config([Path("config.yaml")]))
+
+The jobs are the workflow's own (a phase-(ii) training, a phase-(iii) training, an evaluation), run by
+the functions its rules call (`xstilts.jobs`) into the same `results/` layout, so the grid's tables
+include them. They are sized like the Snakemake profile: config `resources` per phase and task, and
+partition, account and GPU model from the profile's `default-resources`. A cell's jobs form three
+arrays, each waiting for the one before (afterok); a training shared by several cells runs once, and a
+job whose output exists is not submitted. Each task is a `submitit.helpers.Checkpointable`: on the
+signal before the time limit (or on preemption) the trainer saves its state at the next step, submitit
+requeues the task, and the requeued task resumes from that state (`results/state/`), exactly.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import submitit
+import yaml
+from snakemake.utils import validate
+
+from xstilts.catalogue import TARGETS
+from xstilts.grid import Grid, check_config
+from xstilts.status import load_config as merge_configs
+
+SCHEMA = Path("workflow/schemas/config.schema.yaml")
+STAGES = ("train_intermediate", "train_target", "evaluate")
+SIGNAL_LEAD_S = 300  # seconds before the time limit, unless the profile's slurm_extra says otherwise
+
+Cell = tuple[str, str, int]
+
+
+class SubmitError(ValueError):
+    """Cells that cannot be submitted (not in the configured grid, or their data not prepared)."""
+
+
+def load_config(configfiles: Sequence[Path], schema: Path = SCHEMA) -> dict[str, Any]:
+    """The config as Snakemake builds it from `--configfile` files: merged in order, then checked."""
+    config = merge_configs(configfiles)
+    validate(config, str(schema))
+    check_config(config)
+    return config
+
+
+def profile_resources(profile: Path) -> dict[str, Any]:
+    """A Snakemake profile's `default-resources` (slurm_partition, slurm_account, gpu_model, ...)."""
+    entries = yaml.safe_load((profile / "config.yaml").read_text()).get("default-resources") or []
+    if isinstance(entries, Mapping):
+        return dict(entries)
+    out: dict[str, Any] = {}
+    for entry in entries:
+        name, _, value = str(entry).partition("=")
+        try:
+            out[name.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[name.strip()] = value.strip()
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Step:
+    """One job: `rule` is the Snakemake rule that does the same; `task` is what it is sized by (the row
+    for phase ii, the English training set for phase iii, the target for an evaluation)."""
+
+    rule: str
+    row: str
+    task: str
+    seed: int
+
+    def output(self, grid: Grid) -> Path:
+        if self.rule == "train_intermediate":
+            return Path(grid.encoder(self.row, self.seed))
+        if self.rule == "train_target":
+            return Path(grid.target_checkpoint(self.row, self.task, self.seed))
+        return Path(grid.scores(self.row, self.task, self.seed))
+
+
+def plan(grid: Grid, cells: Sequence[Cell]) -> list[list[Step]]:
+    """The jobs that the cells still need, one list per stage (phase ii, phase iii, evaluation)."""
+    stages: list[set[Step]] = [set(), set(), set()]
+    for row, target, seed in cells:
+        if grid.row_tasks(row):
+            stages[0].add(Step("train_intermediate", row, row, seed))
+        if TARGETS[target].trainset:
+            stages[1].add(Step("train_target", row, TARGETS[target].trainset, seed))
+        stages[2].add(Step("evaluate", row, target, seed))
+    return [sorted(s for s in stage if not s.output(grid).exists()) for stage in stages]
+
+
+def prepared_inputs(grid: Grid, cells: Sequence[Cell]) -> list[str]:
+    """What the login node prepares for these cells (local rules): base model, data caches."""
+    needed = {grid.base_model()}
+    for row, target, _ in cells:
+        needed |= {grid.dataset_meta(d) for d in grid.row_tasks(row)}
+        if TARGETS[target].trainset:
+            needed.add(grid.dataset_meta(TARGETS[target].trainset))
+        needed.add(grid.target_meta(target))
+    return sorted(needed)
+
+
+def run_step(grid: Grid, step: Step) -> Path:
+    """One job with the arguments its Snakemake rule passes to the CLI (workflow/rules)."""
+    from xstilts.jobs import MLMMix, evaluate_cell, train_phase
+    from xstilts.training import Sampling
+
+    config, out = grid.config, step.output(grid)
+    if step.rule == "evaluate":
+        trainset = TARGETS[step.task].trainset
+        evaluate_cell(target=step.task, model_dir=Path(grid.cell_model(step.row, step.task, step.seed)),
+                      data_dir=grid.results / "data" / "eval", out=out,
+                      hparams=grid.hparams(trainset) if trainset else {},
+                      retrieval_settings=config.get("retrieval", {}))
+        return out
+    seed = f"seed={step.seed}"
+    mlm = None
+    if step.rule == "train_intermediate":
+        phase, tasks, init = "intermediate", grid.row_tasks(step.row), grid.base_model()
+        state = grid.state(phase, step.row, seed)
+        mlm = grid.row_mlm(step.row)
+    else:
+        phase, tasks, init = "target", [step.task], grid.encoder(step.row, step.seed)
+        state = grid.state(phase, step.row, step.task, seed)
+    train_phase(phase=phase, tasks=tasks, init=Path(init), data_dir=grid.results / "data" / "train", out=out,
+                state_dir=Path(state), hparams={t: grid.hparams(t) for t in tasks}, seed=step.seed,
+                sampling=Sampling(**config.get("multitask", {})), mlm=MLMMix(**mlm) if mlm else None,
+                save_every=config["training"].get("save_every", 0))
+    return out
+
+
+class GridJob(submitit.helpers.Checkpointable):
+    """What each array task runs. submitit's own signal is USR1 (see `sbatch_parameters`): before and
+    after training its handler checkpoints (the same call again) and requeues at once; during training
+    the trainer takes USR1 and TERM over, saves its state at the next step and raises `Preempted`, and
+    then submitit's handler requeues."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+
+    def __call__(self, step: Step) -> str:
+        from xstilts.training import Preempted
+
+        requeue = signal.getsignal(signal.SIGUSR1)  # submitit's checkpoint-and-requeue handler
+        try:
+            return str(run_step(Grid(self.config), step))
+        except Preempted:
+            if callable(requeue):
+                requeue(signal.SIGUSR1, None)  # requeues and exits
+            raise
+
+
+def sbatch_parameters(size: Mapping[str, int], profile: Mapping[str, Any]) -> dict[str, Any]:
+    """submitit's SlurmExecutor parameters for a job of this size: the sbatch options that the
+    Snakemake SLURM plugin passes for the same job (--gpus, --cpus-per-gpu, --mem, -t, -p, -A), the
+    requeue flag and the signal before the time limit."""
+    lead = re.search(r"--signal=(?:\w+:)?\w+@(\d+)", str(profile.get("slurm_extra", "")))
+    delay = int(lead.group(1)) if lead else SIGNAL_LEAD_S
+    gpus = size["gpu"]
+    extra: dict[str, Any] = {"cpus_per_gpu": size["cpus_per_gpu"], "signal": f"USR1@{delay}", "requeue": True,
+                             "kill_on_invalid_dep": "yes"}
+    if gpus:
+        extra["gpus"] = f"{profile['gpu_model']}:{gpus}" if profile.get("gpu_model") else gpus
+    threads = size["cpus_per_gpu"] * max(1, gpus)
+    params: dict[str, Any] = {
+        "time": size["runtime"], "mem": f"{size['mem_mb']}M", "signal_delay_s": delay,
+        "additional_parameters": extra,
+        "setup": [f"export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS={threads}",
+                  "export SUBMITIT_PREEMPT_SIGNAL=USR1"],
+    }
+    for name, key in (("partition", "slurm_partition"), ("account", "slurm_account")):
+        if profile.get(key):
+            params[name] = str(profile[key])
+    return params
+
+
+def submit(cells: Sequence[Cell], *, config: Mapping[str, Any], profile: Path = Path("profiles/slurm"),
+           folder: Path | None = None) -> list[tuple[Step, submitit.Job]]:
+    """Submit what the cells need (see the module's docstring); returns each job with its array task.
+
+    Paths in `config` are taken relative to the current directory (the workflow's directory)."""
+    grid = Grid({**config, "results": str(Path(config["results"]).resolve())})
+    outside = sorted(set(cells) - set(grid.cells()))
+    if outside:
+        raise SubmitError(f"not cells of the configured grid (rows x targets x seeds): {outside}")
+    missing = [p for p in prepared_inputs(grid, cells) if not Path(p).exists()]
+    if missing:
+        raise SubmitError("prepare the data on the login node first, e.g. `snakemake --profile "
+                          f"{profile} --configfile ... {' '.join(missing)}`")
+    defaults = profile_resources(profile)
+    executor = submitit.SlurmExecutor(folder=folder or grid.results / "submitit")
+    runner = GridJob(grid.config)
+    jobs: list[tuple[Step, submitit.Job]] = []
+    after: list[str] = []
+    for rule, steps in zip(STAGES, plan(grid, cells), strict=True):
+        stage: list[tuple[Step, submitit.Job]] = []
+        sizes = [(grid.job_size(rule, s.task), s) for s in steps]
+        for size, group in groupby(sorted(sizes, key=lambda x: sorted(x[0].items())), key=lambda x: x[0]):
+            params = sbatch_parameters(size, defaults)
+            if after:
+                params["additional_parameters"]["dependency"] = "afterok:" + ":".join(after)
+            executor.update_parameters(job_name=f"xstilts_{rule}", **params)
+            group_steps = [s for _, s in group]
+            stage += zip(group_steps, executor.map_array(runner, group_steps), strict=True)
+        if stage:
+            after = sorted({job.job_id.split("_")[0] for _, job in stage})
+            jobs += stage
+    return jobs
+
+
+def parse_cells(names: Sequence[str], grid: Grid, seed: int | None = None) -> list[Cell]:
+    """`ROW:TARGET` names (every cell of the grid when none) for the given seed (else every seed)."""
+    seeds = [seed] if seed is not None else grid.seeds
+    if not names:
+        return [c for c in grid.cells() if c[2] in seeds]
+    cells = []
+    for name in names:
+        row, sep, target = name.partition(":")
+        if not sep:
+            raise SubmitError(f"{name!r}: a cell is ROW:TARGET, e.g. mnli:xnli")
+        cells += [(row, target, s) for s in seeds]
+    return cells

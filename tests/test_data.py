@@ -1,0 +1,346 @@
+"""The loaders on hand-made files in every hub schema (tests/fixtures/hub, laid out like the demo's hub
+mirror) and in the original formats of the sources that have no loadable hub copy (tests/fixtures/local):
+each normalised table row by row, the catalogue against the hub's configs, and the errors that say
+what to do (offline hub, unprepared cache, missing local source)."""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xstilts.catalogue import DATASETS, INTERMEDIATE_TASKS, TARGETS
+from xstilts.data import DataError, Sources, bitext_sides, prepare_dataset, prepare_target, read_meta
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+LOCAL = FIXTURES / "local"
+SOURCES = Sources(hub_mirror=FIXTURES / "hub", local={"ccg": LOCAL / "ccgbank"})
+
+
+def plain(value: Any) -> Any:
+    """Parquet's numpy arrays and NaN as the Python lists and None the expectations are written in."""
+    if isinstance(value, np.ndarray | list):
+        return [plain(v) for v in value]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def rows(path: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    df = pd.read_parquet(path, columns=columns)
+    return [{k: plain(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def pairs(*triples: tuple[str, str | None, int]) -> list[dict[str, Any]]:
+    return [{"text_a": a, "text_b": b, "label": y} for a, b, y in triples]
+
+
+def choices(*triples: tuple[str, list[str], int]) -> list[dict[str, Any]]:
+    return [{"context": c, "choices": ch, "label": y} for c, ch, y in triples]
+
+
+def tagged(*items: tuple[list[str], list[int]]) -> list[dict[str, Any]]:
+    return [{"tokens": t, "tags": g} for t, g in items]
+
+
+# Every English training set, by hand from the fixture files: (train rows, dev rows).
+DATASET_ROWS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
+    "anli": (pairs(("A dog runs in the park.", "An animal is outside.", 0),  # train_r1 + r2 + r3
+                   ("The shop opens at nine.", "The shop is closed all day.", 2),
+                   ("Maria wrote a book in 2001.", "Maria is a famous author.", 1)),
+             pairs(("Tom ate an apple.", "Tom ate fruit.", 0), ("It rained on Monday.", "Monday was dry.", 2),
+                   ("The film lasts two hours.", "The film is in colour.", 1))),
+    "commonsenseqa": (  # answerKey "C" is the third choice; the unlabelled dev row (answerKey "") is dropped
+        choices(("Where do you keep milk cold?", ["oven", "shelf", "fridge", "car", "desk"], 2),
+                ("What do you use to write?", ["pen", "spoon", "shoe", "cup", "lamp"], 0)),
+        choices(("What keeps rain off?", ["sun", "grass", "wind", "sand", "umbrella"], 4))),
+    "cosmosqa": (  # jiant: "context question" against each answer
+        choices(("Ann missed the bus. She walked to work. Why did Ann walk?",
+                 ["She likes rain.", "She missed the bus.", "Her car is red.", "None of the above choices ."], 1)),
+        choices(("Ben baked bread all night. What may be true about Ben?",
+                 ["He is tired.", "He can fly.", "He hates bread.", "He slept all night."], 0))),
+    "hellaswag": (  # jiant: ctx_a against "ctx_b ending"; labels are strings; "" (test) is dropped
+        choices(("Then, the man writes over the snow.",
+                 ["then , the man adds wax.", "then , the man puts on a christmas coat.",
+                  "then , the man continues.", "then , the man eats."], 2),
+                ("A woman mixes flour and sugar in a bowl.",
+                 ["She pours the dough on a tray.", "She paints the bowl.", "She drives away.", "She sings."], 0)),
+        choices(("A man is sitting on a roof.",
+                 ["he is using wrap to wrap a pair of skis.", "he is ripping level tiles off.",
+                  "he is holding a rubik's cube.", "he starts pulling up roofing on a roof."], 3))),
+    "mnli": (pairs(("Conceptually cream skimming has two basic dimensions.",
+                    "Product and geography are what make cream skimming work.", 1),
+                   ("He went to the store.", "He stayed home.", 2)),
+             pairs(("The new rights are nice enough.", "Everyone really likes the newest benefits.", 1),
+                   ("A cat sleeps.", "An animal sleeps.", 0))),
+    "qqp": (pairs(("How do I learn Python?", "What is the best way to learn Python?", 1),
+                  ("Why is the sky blue?", "How tall is Everest?", 0)),
+            pairs(("What is 2+2?", "How much is two plus two?", 1))),
+    "sst2": (pairs(("a gorgeous , witty film ", None, 1), ("dull and lifeless ", None, 0)),
+             pairs(("it 's a charming journey .", None, 1))),  # the -1 (test-like) row is dropped
+    "pawsx": (pairs(("In 1965 he moved to Paris .", "He moved to Paris in 1965 .", 1),  # labels "1", "0"
+                    ("Bob sold the car to Ann .", "Ann sold the car to Bob .", 0)),
+              pairs(("The river flows north .", "North is where the river flows .", 1))),
+    "udpos": (tagged((["The", "Donaudampfschifffahrtsgesellschaft", "sank", "."], [5, 11, 15, 12]),
+                     (["Anna", "lives", "in", "Paris"], [11, 15, 1, 11])),
+              tagged((["Bob", "works", "\u200b", "."], [11, 15, 16, 12]))),
+    "panx": (tagged((["Angela", "Merkel", "visited", "New", "York"], [1, 2, 0, 5, 6]),
+                    (["Acme", "Corp", "hired", "Bob"], [3, 4, 0, 1])),
+             tagged((["Paris", "is", "big"], [5, 0, 0]))),
+    # CCGbank AUTO files: train = section 02, dev = section 00 (section 23 is test, unused); the labels
+    # are every supertag of the data, sorted (see test_ccg_labels_are_the_supertags_of_the_data).
+    "ccg": (tagged((["Pierre", "Vinken", "joins", "the", "board", "."], [4, 3, 1, 5, 3, 2]),
+                   (["Vinken", "chairs", "Elsevier"], [3, 1, 3])),
+            tagged((["Vinken", "will", "retire"], [3, 0, 6]))),
+}
+QA_ROWS: dict[str, tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]] = {
+    "squad_v2": ([("v2a", ["1995"]), ("v2b", [])], [("v2c", ["France", "France"]), ("v2d", [])]),
+    "squad": ([("s1", ["Vienna"])], [("s2", ["Normans", "Normans", "Normans were the people"])]),
+    # the TyDiQA config mixes languages: English rows only, told apart by the id prefix
+    "tydiqa": ([("english-7074384927432542356-0", ["northeastern Africa"])], [("english-1-0", ["north"])]),
+}
+
+
+def test_every_task_of_design_section_2_is_in_the_catalogue() -> None:
+    assert INTERMEDIATE_TASKS == ("anli", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "mnli", "qqp",
+                                  "squad_v2", "sst2")
+    assert list(TARGETS) == ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"]
+    assert set(DATASET_ROWS) | set(QA_ROWS) == set(DATASETS)
+    assert {t: TARGETS[t].trainset for t in TARGETS} == {
+        "xnli": "mnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "squad", "mlqa": "squad",
+        "tydiqa": "tydiqa", "bucc": None, "tatoeba": None}
+
+
+def test_hub_configs_and_splits_match_the_hub() -> None:
+    assert [(h.path, h.config, h.split) for h in DATASETS["anli"].train] == [
+        ("facebook/anli", "plain_text", f"train_r{r}") for r in (1, 2, 3)]
+    assert DATASETS["mnli"].dev[0].split == "validation_matched"
+    assert (DATASETS["cosmosqa"].train[0].path, DATASETS["cosmosqa"].train[0].revision) == (
+        "allenai/cosmos_qa", "refs/convert/parquet")  # main holds only a loading script
+    assert DATASETS["hellaswag"].train[0].revision is None  # Rowan/hellaswag is parquet on main
+    assert TARGETS["udpos"].configs["af"] == "udpos.Afrikaans"  # the parquet conversion's name
+    assert TARGETS["udpos"].configs["el"] == "udpos.Greek" and TARGETS["udpos"].configs["fa"] == "udpos.Persian"
+    assert TARGETS["tatoeba"].configs["zh"] == "tatoeba.cmn" and TARGETS["tatoeba"].configs["fa"] == "tatoeba.pes"
+    assert TARGETS["tatoeba"].configs["sw"] == "tatoeba.swh" and TARGETS["tatoeba"].configs["te"] == "tatoeba.tel"
+    assert TARGETS["mlqa"].configs["ar"] == "MLQA.ar.ar" and TARGETS["xnli"].configs["sw"] == "XNLI"
+    assert TARGETS["udpos"].splits_for("kk") == ("test",) and TARGETS["udpos"].splits_for("de") == (
+        "validation", "test")
+    assert {t: TARGETS[t].report_split for t in TARGETS} == {
+        "xnli": "test", "pawsx": "test", "udpos": "test", "panx": "test", "xquad": "validation",
+        "mlqa": "test", "tydiqa": "validation", "bucc": "test", "tatoeba": "validation"}
+
+
+@pytest.mark.parametrize("name", sorted(DATASET_ROWS))
+def test_dataset_normalised_rows(name: str, tmp_path: Path) -> None:
+    meta = prepare_dataset(name, tmp_path, SOURCES)
+    train, dev = DATASET_ROWS[name]
+    assert rows(tmp_path / "train.parquet") == train
+    assert rows(tmp_path / "dev.parquet") == dev
+    assert meta["rows"] == {"train": len(train), "dev": len(dev)}
+    assert read_meta(tmp_path) == meta
+
+
+@pytest.mark.parametrize("name", sorted(QA_ROWS))
+def test_qa_dataset_normalised_rows(name: str, tmp_path: Path) -> None:
+    prepare_dataset(name, tmp_path, SOURCES)
+    for split, expected in zip(("train", "dev"), QA_ROWS[name], strict=True):
+        table = rows(tmp_path / f"{split}.parquet")
+        assert [(r["id"], r["answer_texts"]) for r in table] == expected
+        for r in table:  # every start points at its answer in the context
+            for text, start in zip(r["answer_texts"], r["answer_starts"], strict=True):
+                assert r["context"][start:start + len(text)] == text
+
+
+def test_ccg_labels_are_the_supertags_of_the_data(tmp_path: Path) -> None:
+    meta = prepare_dataset("ccg", tmp_path, SOURCES)
+    assert meta["labels"] == ["(S[dcl]\\NP)/(S[b]\\NP)", "(S[dcl]\\NP)/NP", ".", "N", "N/N", "NP[nb]/N", "S[b]\\NP"]
+    assert meta["family"] == "tagging" and meta["metric"] == "token_accuracy"
+
+
+def test_cosmosqa_from_its_release_files(tmp_path: Path) -> None:
+    """train.csv and valid.csv as released; "N/A" and "NA" are answers, not missing values."""
+    prepare_dataset("cosmosqa", tmp_path, Sources(local={"cosmosqa": LOCAL / "cosmosqa"}))
+    assert rows(tmp_path / "train.parquet") == choices(
+        ("Ann missed the bus, so she walked. Why did Ann walk?", ["She likes rain.", "She missed the bus.",
+                                                                 "N/A", "NA"], 1))
+    assert rows(tmp_path / "dev.parquet") == choices(
+        ("Ben baked bread all night. What may be true about Ben?",
+         ["He is tired.", "He can fly.", "He hates bread.", "He slept, all night."], 0))
+
+
+def prepare(name: str, languages: list[str], tmp_path: Path, sources: Sources = SOURCES) -> dict[str, Any]:
+    return prepare_target(name, languages, tmp_path, sources)
+
+
+def test_xnli_rows_per_language_with_string_labels(tmp_path: Path) -> None:
+    meta = prepare("xnli", ["en", "ar", "zh"], tmp_path)
+    assert meta["rows"] == {"validation": {"en": 2, "ar": 1, "zh": 1}, "test": {"en": 1, "ar": 1, "zh": 1}}
+    assert rows(tmp_path / "validation" / "en.parquet") == pairs(("A man plays guitar.", "A man makes music.", 0),
+                                                                 ("Two dogs run.", "No animal moves.", 2))
+    assert rows(tmp_path / "validation" / "ar.parquet") == pairs(("رجل يعزف على الغيتار.", "الرجل نائم.", 2))
+    assert rows(tmp_path / "test" / "zh.parquet") == pairs(("她在读书。", "她在看书。", 0))
+    assert rows(tmp_path / "test" / "ar.parquet") == pairs(("هي تقرأ.", "هي تقرأ كتابا.", 1))
+
+
+def test_pawsx_rows(tmp_path: Path) -> None:
+    prepare("pawsx", ["en", "zh"], tmp_path)
+    assert rows(tmp_path / "test" / "en.parquet") == pairs(("Lisa met Tom in Rome .", "Tom met Lisa in Rome .", 1),
+                                                           ("Lisa paid Tom .", "Tom paid Lisa .", 0))
+    assert rows(tmp_path / "validation" / "zh.parquet") == pairs(
+        ("他在1965年搬到了巴黎。", "1965年，他搬到了巴黎。", 1))
+
+
+def test_udpos_languages_without_a_validation_split(tmp_path: Path) -> None:
+    meta = prepare("udpos", ["en", "af", "th"], tmp_path)
+    assert meta["rows"] == {"validation": {"en": 1, "af": 1}, "test": {"en": 1, "af": 1, "th": 1}}
+    assert not (tmp_path / "validation" / "th.parquet").exists()
+    assert rows(tmp_path / "test" / "th.parquet") == tagged((["แมว", "นอน"], [7, 15]))
+    assert rows(tmp_path / "validation" / "af.parquet") == tagged((["Die", "kat", "slaap", "."], [5, 7, 15, 12]))
+
+
+def test_panx_right_to_left(tmp_path: Path) -> None:
+    prepare("panx", ["en", "ar"], tmp_path)
+    assert rows(tmp_path / "validation" / "ar.parquet") == tagged((["زار", "محمد", "القاهرة"], [0, 1, 5]))
+    assert rows(tmp_path / "test" / "ar.parquet") == tagged((["جامعة", "القاهرة"], [3, 4]))
+
+
+@pytest.mark.parametrize(("name", "languages", "expected"), [
+    ("xquad", ["zh", "ar"], {("validation", "zh"): [("xq1", ["北京"], [0]), ("xq2", ["三千多年"], [31])],
+                             ("validation", "ar"): [("xq3", ["القاهرة"], [10])]}),
+    ("mlqa", ["zh"], {("validation", "zh"): [("ml1", ["政治和文化中心"], [19])],
+                      ("test", "zh"): [("ml2", ["北京"], [0])]}),
+    ("tydiqa", ["en", "ar", "ko"], {("validation", "en"): [("english-1-0", ["north"], [20])],
+                                    ("validation", "ar"): [("arabic--5346925545604566530-0", ["أفريقيا"], [25])],
+                                    ("validation", "ko"): [("korean-123-0", ["서울"], [0])]}),
+])
+def test_qa_targets(name: str, languages: list[str], expected: dict, tmp_path: Path) -> None:
+    meta = prepare(name, languages, tmp_path)
+    assert {(s, lang) for s, langs in meta["rows"].items() for lang in langs} == set(expected)
+    for (split, lang), want in expected.items():
+        table = rows(tmp_path / split / f"{lang}.parquet")
+        assert [(r["id"], r["answer_texts"], r["answer_starts"]) for r in table] == want
+        for r in table:
+            assert r["context"][r["answer_starts"][0]:][: len(r["answer_texts"][0])] == r["answer_texts"][0]
+
+
+def test_tatoeba_sentences_lose_the_hubs_newlines(tmp_path: Path) -> None:
+    prepare("tatoeba", ["zh", "he"], tmp_path)
+    assert rows(tmp_path / "validation" / "zh.parquet") == [
+        {"source": "我爱你。", "target": "I love you."}, {"source": "你好吗？", "target": "How are you?"}]
+    assert rows(tmp_path / "validation" / "he.parquet") == [{"source": "אני אוהב אותך.", "target": "I love you."}]
+
+
+def test_bucc_from_the_hub_holds_gold_pairs_only(tmp_path: Path) -> None:
+    prepare("bucc", ["de"], tmp_path)
+    assert rows(tmp_path / "validation" / "de.parquet") == [
+        {"source": "Der Hund schläft.", "target": "The dog sleeps."},
+        {"source": "Wir essen Brot.", "target": "We eat bread."}]
+    assert bitext_sides(pd.read_parquet(tmp_path / "validation" / "de.parquet"))[2] == {(0, 0), (1, 1)}
+
+
+def test_bucc_from_the_original_files_keeps_every_sentence(tmp_path: Path) -> None:
+    """BUCC's "sample" is the dev split and "training" the test split (XTREME's renaming)."""
+    prepare("bucc", ["de"], tmp_path, Sources(hub_mirror=FIXTURES / "hub", local={"bucc": LOCAL / "bucc2018"}))
+    dev = pd.read_parquet(tmp_path / "validation" / "de.parquet")
+    assert [{k: plain(v) for k, v in r.items()} for r in dev.to_dict("records")] == [
+        {"source": "Der Hund schläft.", "target": "The dog sleeps."},  # gold de-2 en-3
+        {"source": "Wir essen Brot.", "target": "We eat bread."},  # gold de-4 en-1
+        {"source": "Das ist ein Satz ohne Partner.", "target": None},
+        {"source": "Niemand übersetzt diesen Satz.", "target": None},
+        {"source": None, "target": "This sentence has no partner."},
+        {"source": None, "target": "Nobody translates this."}]
+    sources, targets, gold = bitext_sides(dev)
+    assert sources == ["Der Hund schläft.", "Wir essen Brot.", "Das ist ein Satz ohne Partner.",
+                       "Niemand übersetzt diesen Satz."]
+    assert targets == ["The dog sleeps.", "We eat bread.", "This sentence has no partner.", "Nobody translates this."]
+    assert gold == {(0, 0), (1, 1)}
+    # test: de-12 and de-13 share their text ("Es regnet.": one candidate); a tab inside a sentence stays
+    sources, targets, gold = bitext_sides(pd.read_parquet(tmp_path / "test" / "de.parquet"))
+    assert sources == ["Es regnet.", "Die Sonne scheint.", "Katzen\tund Hunde."]
+    assert targets == ["It is raining.", "The sun is out today."]
+    assert gold == {(0, 0)}
+
+
+def test_missing_local_source_is_a_clear_error_for_that_task_only(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"task 'ccg' has no copy on the hub: set `sources\.ccg`.*data/AUTO"):
+        prepare_dataset("ccg", tmp_path / "ccg", Sources(hub_mirror=FIXTURES / "hub"))
+    gone = tmp_path / "nowhere"
+    with pytest.raises(DataError, match=f"task 'bucc': `sources.bucc` is {gone}, which does not exist"):
+        prepare("bucc", ["de"], tmp_path / "bucc", Sources(local={"bucc": gone}))
+    with pytest.raises(DataError, match=r"no fr-en\.\{sample,dev\}\.gold"):
+        prepare("bucc", ["fr"], tmp_path / "bucc", Sources(local={"bucc": LOCAL / "bucc2018"}))
+    prepare_dataset("mnli", tmp_path / "mnli", Sources(hub_mirror=FIXTURES / "hub", local={"ccg": gone}))
+
+
+def test_the_grid_plans_without_local_sources(tmp_path: Path) -> None:
+    """`snakemake -n` of the paper grid with CCGbank and BUCC named but absent: every job is planned,
+    the ccg data set too (its preparation fails alone, with the message above)."""
+    overlay = tmp_path / "sources.yaml"
+    overlay.write_text(f"results: {tmp_path / 'results'}\nsources: {{ccg: {tmp_path}/no-ccgbank, "
+                       f"bucc: {tmp_path}/no-bucc}}\n")
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm", "--configfile",
+                           "config.yaml", str(overlay)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "prepare_dataset" in done.stdout and "wildcards: dataset=ccg" in done.stdout
+
+
+def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the test tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_offline_hub_fails_at_once_naming_the_data_set_and_command(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the offline switches jobs set and an empty datasets cache: no retries, a message to act on."""
+    import datasets
+    import huggingface_hub
+
+    for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setenv(switch, "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # both read their switch at import
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    block_network(monkeypatch)
+    out = tmp_path / "results" / "data" / "train" / "mnli"
+    start = time.perf_counter()
+    with pytest.raises(DataError) as err:
+        prepare_dataset("mnli", out, Sources())
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    assert "task 'mnli': cannot load nyu-mll/glue config mnli split train" in message
+    assert f"`snakemake --profile profiles/local {out / 'meta.json'}`" in message
+    assert not out.exists()
+
+
+def test_unprepared_cache_names_the_data_set_and_the_command(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # paths relative to the workflow's directory, as the rules pass them
+    with pytest.raises(DataError) as err:
+        read_meta(Path("results/data/eval/xnli"))
+    assert str(err.value).startswith("data set 'xnli' is not prepared: results/data/eval/xnli/meta.json is missing")
+    assert "`snakemake --profile profiles/local results/data/eval/xnli/meta.json`" in str(err.value)
+
+
+def test_training_job_without_its_cache_fails_at_once(tiny_encoder: Path, tmp_path: Path) -> None:
+    """`xstilts train` as the rule runs it (relative --data), offline, with nothing prepared."""
+    start = time.perf_counter()
+    done = subprocess.run([str(Path(sys.executable).parent / "xstilts"), "train", "--phase", "target",
+                           "--tasks", "mnli", "--init", str(tiny_encoder), "--data", "results/data/train",
+                           "--out", "out", "--state", "state", "--hparams", '{"mnli": {}}'],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert ("data set 'mnli' is not prepared: results/data/train/mnli/meta.json is missing" in done.stderr)
+    assert "`snakemake --profile profiles/local results/data/train/mnli/meta.json`" in done.stderr
+    assert time.perf_counter() - start < 60 and not (tmp_path / "out").exists()

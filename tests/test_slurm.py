@@ -1,0 +1,326 @@
+"""The workflow on a real SLURM cluster: a throw-away one-node cluster on loopback (.ci/slurm/start.sh:
+this machine's CPUs, 2 fake GPUs, no accounting database), driven through `snakemake --profile
+profiles/slurm` plus an overlay that names the test partition and shortens the status checks.
+
+- a reduced demo grid runs as SLURM jobs (GPU rules with their GPU request), scores and tables land;
+- `xstilts rerun` of one cell whose training first gets the profile's pre-timeout signal (its time limit
+  is cut short, so slurmctld sends it), then is cancelled: both times Snakemake's retry resumes from the
+  saved state, the cell ends with the scores of the uninterrupted run, and no other cell is touched;
+- `xstilts submit` (submitit) of one cell, whose training is signalled and requeued, and resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from snakemake.utils import update_config
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CELL_STATE = Path("results/state/target/none/pawsx/seed=1")
+CELL_LOG = Path("results/logs/target/none/pawsx/seed=1.log")
+# On config.yaml and the demo's overlay: rows [none, sst2], one classification and one retrieval target
+# (these three keys replace theirs); PAWS-X trains long enough (about 40 s) for slurmctld's 30-s timer to
+# find it training; resumable state every 2 steps; jobs sized for the test node.
+OVERLAY = """
+rows: [none, sst2]
+targets:
+  pawsx: [en, zh]
+  tatoeba: [de, fr]
+resources:
+  train_intermediate: {default: {gpu: 1, cpus_per_gpu: 1, mem_mb: 2000, runtime: 10}}
+  train_target: {default: {gpu: 1, cpus_per_gpu: 1, mem_mb: 2000, runtime: 10}}
+  evaluate: {default: {gpu: 1, cpus_per_gpu: 1, mem_mb: 2000, runtime: 10}}
+training:
+  save_every: 2
+  defaults: {epochs: 1, batch_size: 16}
+  tasks:
+    pawsx: {epochs: 40, eval_every: 100}
+    sst2: {epochs: 4}
+demo:
+  sizes: {train: 120, dev: 40, eval: 30, corpus: 300}
+  model: {vocab_size: 1000, hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, mlm_steps: 20}
+"""
+REPLACED = ("rows", "targets", "resources")
+FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+                "DEADLINE", "PREEMPTED"}
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct TCP ports free on loopback now (so that a cluster of another test run can coexist)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 180.0) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Cluster:
+    """A running test cluster and the environment that reaches it (env.sh of start.sh)."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        dump = subprocess.run(["bash", "-c", f"source {state / 'env.sh'} && env -0"], check=True,
+                              capture_output=True, text=True).stdout
+        self.env = dict(line.split("=", 1) for line in dump.split("\0") if "=" in line)
+        self.env["PATH"] = f"{self.env['SLURM_CI_STATE_DIR']}/bin{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}"
+
+    def run(self, *cmd: str | Path, cwd: Path = ROOT, timeout: float = 600) -> str:
+        done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0, f"{cmd}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        return done.stdout
+
+    def states(self) -> dict[str, str]:
+        """Every job the controller still knows (MinJobAge=600): id -> state."""
+        out = self.run("squeue", "-h", "-t", "all", "-o", "%i|%T")
+        return dict(line.split("|") for line in out.split())
+
+    def show(self, job: str) -> dict[str, str]:
+        return dict(re.findall(r"(\w+)=(\S*)", self.run("scontrol", "show", "job", job)))
+
+    def final_state(self, job: str, timeout: float = 180.0) -> str:
+        return wait_for(f"job {job} to end", lambda: self.states().get(job) in FINAL_STATES and self.states()[job],
+                        timeout)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """Starts the cluster for this module and stops it in the finalizer, daemons and all."""
+    if os.geteuid() != 0:
+        pytest.skip("the SLURM test cluster needs root (.ci/slurm/start.sh)")
+    state = Path(tempfile.mkdtemp(prefix="xstilts-slurm-", dir="/tmp"))
+    state.chmod(0o755)  # munged runs as user munge and must enter it
+    ports = dict(zip(("SLURM_CI_CTLD_PORT", "SLURM_CI_SLURMD_PORT"), map(str, free_ports(2)), strict=True))
+    try:
+        subprocess.run([ROOT / ".ci/slurm/start.sh", state / "cluster"], check=True, capture_output=True,
+                       text=True, env={**os.environ, **ports})
+        yield Cluster(state / "cluster")
+    finally:
+        subprocess.run([ROOT / ".ci/slurm/stop.sh", state / "cluster"], check=False, capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def write_config(path: Path) -> Path:
+    """One config file: config.yaml, the demo's overlay and OVERLAY merged as Snakemake merges
+    `--configfile`s, except that OVERLAY's rows, targets and resources replace the others'."""
+    config: dict[str, Any] = {}
+    overlay = yaml.safe_load(OVERLAY)
+    for part in (ROOT / "config.yaml", ROOT / "profiles/demo/demo-config.yaml"):
+        update_config(config, yaml.safe_load(part.read_text()))
+    update_config(config, {k: v for k, v in overlay.items() if k not in REPLACED})
+    path.write_text(yaml.safe_dump({**config, **{k: overlay[k] for k in REPLACED}}))
+    return path
+
+
+def overlay_profile(folder: Path) -> Path:
+    """profiles/slurm's default-resources with the test partition; status checks after 1 s, not 40 s."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    resources = ['slurm_partition="debug"' if r.startswith("slurm_partition=") else r
+                 for r in profile["default-resources"]]
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump({
+        "default-resources": resources, "slurm-init-seconds-before-status-checks": 1,
+        "seconds-between-status-checks": 1}))
+    return folder
+
+
+class Workdir:
+    """The reduced grid's working directory and how to run Snakemake (or `xstilts rerun`) on it."""
+
+    def __init__(self, cluster: Cluster, work: Path) -> None:
+        self.cluster, self.work, self.results = cluster, work, work / "results"
+        self.profile = overlay_profile(work / "overlay-profile")
+        self.configs = [write_config(work / "config.yaml")]
+
+    def args(self) -> list[str]:
+        """What follows `--profile profiles/slurm`: the overlay profile, directory and config files."""
+        return ["--profile", str(self.profile), "--directory", str(self.work), "--configfile",
+                *map(str, self.configs)]
+
+    def slurm_jobs(self) -> dict[str, str]:
+        """SLURM job id -> rule, from the plugin's logs (.snakemake/slurm_logs/rule_NAME/.../ID.log)."""
+        logs = (self.work / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log")
+        return {p.stem: p.relative_to(self.work / ".snakemake" / "slurm_logs").parts[0][5:] for p in logs}
+
+    def scores(self, row: str, target: str) -> pd.DataFrame:
+        path = self.results / "scores" / f"intermediate={row}" / f"target={target}" / "seed=1" / "scores.parquet"
+        return pd.read_parquet(path)[["language", "split", "metric", "value"]]
+
+    def snapshot(self) -> dict[str, int]:
+        return {str(p.relative_to(self.results)): p.stat().st_mtime_ns for p in self.results.rglob("*")
+                if p.is_file() and not {"logs", "state", "submitit"} & set(p.parts)}
+
+
+@pytest.fixture(scope="module")
+def grid(cluster: Cluster) -> Iterator[Workdir]:
+    """The reduced grid run through the SLURM profile (in its own folder: pytest's numbered temporary
+    folders are removed by pytest runs started beside this one)."""
+    work = Path(tempfile.mkdtemp(prefix="xstilts-slurm-grid-", dir="/tmp"))
+    try:
+        grid = Workdir(cluster, work)
+        start = time.perf_counter()
+        cluster.run(BIN / "snakemake", "--profile", "profiles/slurm", *grid.args())
+        print(f"\nSLURM grid: {time.perf_counter() - start:.0f} s")
+        yield grid
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_grid_runs_as_slurm_jobs_with_gpu_requests(grid: Workdir) -> None:
+    jobs = grid.slurm_jobs()
+    # Only the GPU rules went to SLURM (data, demo pretraining and tables are local rules).
+    assert sorted(jobs.values()) == ["evaluate"] * 4 + ["train_intermediate"] + ["train_target"] * 2
+    states = grid.cluster.states()
+    assert {job: states.get(job) for job in jobs} == dict.fromkeys(jobs, "COMPLETED")
+    for job in jobs:
+        info = grid.cluster.show(job)
+        assert info["TresPerJob"] == "gres:gpu:1", info
+        assert info["Partition"] == "debug" and info["TimeLimit"] == "00:10:00"
+    scores = pd.read_parquet(grid.results / "scores")
+    assert set(zip(scores["intermediate"], scores["target"], strict=True)) == {
+        (r, t) for r in ("none", "sst2") for t in ("pawsx", "tatoeba")}
+    transfer = pd.read_parquet(grid.results / "tables" / "transfer.parquet")
+    assert transfer[["pawsx", "tatoeba"]].notna().all().all()
+    assert (grid.results / "tables" / "delta.md").is_file()
+
+
+@pytest.fixture(scope="module")
+def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
+    """`xstilts rerun none pawsx` on SLURM; its training gets the pre-timeout signal, then the retry
+    is cancelled, then the second retry finishes. Returns what was seen on the way."""
+    cluster, work = grid.cluster, grid.work
+    seen: dict[str, Any] = {"before": grid.snapshot(), "scores_before": grid.scores("none", "pawsx")}
+    known = set(grid.slurm_jobs())
+    start = time.perf_counter()
+    rerun = subprocess.Popen([BIN / "xstilts", "rerun", "none", "pawsx", "--profile", "profiles/slurm",
+                              "--results", "results", *grid.args()], cwd=ROOT, env=cluster.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def next_training_job() -> str:
+        job = wait_for("the next train_target job", lambda: [j for j, r in grid.slurm_jobs().items()
+                                                            if r == "train_target" and j not in known])[0]
+        known.add(job)
+        return job
+
+    def log_says(pattern: str) -> re.Match[str]:
+        return wait_for(f"{pattern!r} in {CELL_LOG}", lambda: (work / CELL_LOG).is_file() and re.search(
+            pattern, (work / CELL_LOG).read_text()))
+
+    try:
+        # 1. Time limit cut to 2 minutes: the profile's --signal=TERM@300 is now due; slurmctld sends it
+        #    at its next 30-s check. The trainer saves its state and exits 75; Snakemake retries.
+        first = next_training_job()
+        wait_for("resumable state", (work / CELL_STATE / "state.pt").is_file)
+        cluster.run("scontrol", "update", f"JobId={first}", "TimeLimit=2")
+        seen["saved"] = int(log_says(r"stopped at step (\d+)/\d+; state saved")[1])
+        seen["first"] = (first, cluster.final_state(first))
+        # 2. The retry resumes from that state; once it has saved again, it is cancelled.
+        second = next_training_job()
+        seen["resumed"] = int(log_says(r"resumed from step (\d+)/")[1])
+        resumed_at = (work / CELL_STATE / "state.pt").stat().st_mtime_ns
+        wait_for("a newer state", lambda: (work / CELL_STATE / "state.pt").stat().st_mtime_ns > resumed_at)
+        cluster.run("scancel", second)
+        seen["second"] = (second, cluster.final_state(second))
+        # 3. The second retry resumes again and finishes; then the evaluation and the tables.
+        third = next_training_job()
+        seen["resumed_again"] = int(log_says(r"resumed from step (\d+)/")[1])
+        output, _ = rerun.communicate(timeout=600)
+        assert rerun.returncode == 0, output[-4000:]
+        seen["third"] = (third, cluster.final_state(third))
+    finally:
+        if rerun.poll() is None:  # a wait above failed: show what Snakemake said
+            rerun.terminate()
+            print(rerun.communicate(timeout=120)[0][-4000:])
+    print(f"\nSLURM rerun with a signal and a cancel: {time.perf_counter() - start:.0f} s")
+    seen["output"] = output
+    seen["after"] = grid.snapshot()
+    seen["scores_after"] = grid.scores("none", "pawsx")
+    return seen
+
+
+def test_pre_timeout_signal_saves_state_and_the_retry_resumes(interrupted_rerun: dict[str, Any]) -> None:
+    # FAILED (exit 75 after saving), not TIMEOUT: the signal came before the limit.
+    assert interrupted_rerun["first"][1] == "FAILED"
+    assert interrupted_rerun["saved"] > 0
+    assert interrupted_rerun["resumed"] == interrupted_rerun["saved"]
+
+
+def test_cancelled_job_is_retried_and_resumes(interrupted_rerun: dict[str, Any]) -> None:
+    assert interrupted_rerun["second"][1] == "CANCELLED"
+    assert interrupted_rerun["resumed_again"] > interrupted_rerun["resumed"]
+    assert interrupted_rerun["third"][1] == "COMPLETED"
+
+
+def test_interrupted_cell_ends_with_the_uninterrupted_scores(interrupted_rerun: dict[str, Any]) -> None:
+    pd.testing.assert_frame_equal(interrupted_rerun["scores_after"], interrupted_rerun["scores_before"])
+
+
+def test_rerun_touches_that_cell_and_the_tables_only(interrupted_rerun: dict[str, Any]) -> None:
+    before, after = interrupted_rerun["before"], interrupted_rerun["after"]
+    changed = {p for p in before if after.get(p) != before[p]}
+    assert "scores/intermediate=none/target=pawsx/seed=1/scores.parquet" in changed
+    assert "checkpoints/target/none/pawsx/seed=1/model.safetensors" in changed
+    assert "tables/transfer.md" in changed
+    allowed = ("scores/intermediate=none/target=pawsx/", "checkpoints/target/none/pawsx/", "tables/",
+               "checkpoints/manifest.parquet")
+    assert sorted(p for p in changed if not p.startswith(allowed)) == []
+    assert set(after) == set(before)
+
+
+def test_submitit_cell_is_requeued_on_the_signal_and_resumes(grid: Workdir) -> None:
+    """`xstilts submit sst2:tatoeba` after removing that cell and the sst2 encoder: phase (ii) and the
+    evaluation as two submitit arrays; USR1 (submitit's pre-timeout signal) during the training makes
+    the trainer save, submitit requeue it, and the requeued task resume; the scores are the grid's."""
+    cluster, work = grid.cluster, grid.work
+    expected = grid.scores("sst2", "tatoeba")
+    encoder = grid.results / "checkpoints" / "intermediate" / "sst2" / "seed=1"
+    shutil.rmtree(encoder)
+    (grid.results / "scores" / "intermediate=sst2" / "target=tatoeba" / "seed=1" / "scores.parquet").unlink()
+    start = time.perf_counter()
+    out = cluster.run(BIN / "xstilts", "submit", "sst2:tatoeba", "--configfile", *grid.configs, "--profile",
+                      grid.profile, "--directory", work)
+    jobs = dict(line.split(" ", 1)[::-1] for line in out.splitlines())
+    training = jobs["train_intermediate sst2 sst2 seed=1"]
+    evaluation = jobs["evaluate sst2 tatoeba seed=1"]
+    info = cluster.show(training)
+    assert info["TresPerJob"] == "gres:gpu:1" and info["Partition"] == "debug" and info["Requeue"] == "1"
+    assert cluster.show(evaluation)["Dependency"].startswith(f"afterok:{training.split('_')[0]}")
+    state = work / "results" / "state" / "intermediate" / "sst2" / "seed=1" / "state.pt"
+    wait_for("resumable state of the submitit training", state.is_file)
+    cluster.run("scancel", "--signal=USR1", training)
+    wait_for("the requeue", lambda: int(cluster.show(training).get("Restarts", "0")) >= 1)
+    assert cluster.final_state(training) == "COMPLETED"
+    assert cluster.final_state(evaluation) == "COMPLETED"
+    print(f"\nsubmitit cell with a requeue: {time.perf_counter() - start:.0f} s")
+    logs = "".join(p.read_text() for p in (grid.results / "submitit").rglob(f"{training}_*log.*"))
+    assert "resumed from step" in logs and "Requeued job" in logs
+    pd.testing.assert_frame_equal(grid.scores("sst2", "tatoeba"), expected)

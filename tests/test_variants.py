@@ -1,0 +1,99 @@
+"""The paper's alternative rows: multilingual MLM mixed into phase (ii), and translated training data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.test_training import classification_table
+from xstilts.data import Sources, prepare_dataset
+from xstilts.features import IGNORE, collate, tokenise
+from xstilts.jobs import MLMMix, load_task, train_phase
+from xstilts.models import MaskedLMHead, load_encoder_with_mlm_head
+from xstilts.training import HParams, make_plan
+
+
+def test_mlm_head_masks_fifteen_percent_of_ordinary_tokens_only(tiny_encoder: Path) -> None:
+    _, lm_head, tokenizer = load_encoder_with_mlm_head(tiny_encoder)
+    head = MaskedLMHead(lm_head, tokenizer, mask_prob=0.15)
+    lines = pd.DataFrame({"text": [" ".join(["anna lives in paris"] * 8)] * 64})
+    feats = tokenise("mlm", lines, tokenizer, 64)
+    batch = collate(feats, list(range(64)), tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    masked = head.mask(batch)
+    chosen = masked["labels"] != IGNORE
+    special = torch.isin(batch["input_ids"], torch.tensor(tokenizer.all_special_ids))
+    assert not (chosen & special).any()
+    assert torch.equal(masked["labels"][chosen], batch["input_ids"][chosen])
+    fraction = chosen.sum().item() / (~special).sum().item()
+    assert 0.12 < fraction < 0.18
+    replaced = (masked["input_ids"] == tokenizer.mask_token_id) & chosen
+    assert 0.7 < replaced.sum().item() / chosen.sum().item() < 0.9  # 80% of the chosen become <mask>
+    torch.manual_seed(0)
+    assert torch.equal(head.mask(batch)["input_ids"], masked["input_ids"])  # the generator decides
+
+
+def prepared(tmp_path: Path, tokenizer, n: int = 96) -> Path:
+    folder = tmp_path / "data" / "sst2"
+    folder.mkdir(parents=True)
+    classification_table(n, 1).to_parquet(folder / "train.parquet")
+    classification_table(32, 2).to_parquet(folder / "dev.parquet")
+    (folder / "meta.json").write_text(json.dumps({"family": "classification", "metric": "accuracy",
+                                                  "labels": ["0", "1"]}))
+    return folder.parent
+
+
+def test_mlm_batches_take_the_configured_share_of_the_plan(tiny_encoder: Path, tmp_path: Path) -> None:
+    _, _, tokenizer = load_encoder_with_mlm_head(tiny_encoder)
+    data_dir = prepared(tmp_path, tokenizer)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "de.txt").write_text("\n".join(["anna wohnt in berlin"] * 50))
+    hp = HParams(batch_size=16, epochs=3, max_length=32)
+    sst2 = load_task("sst2", data_dir, tokenizer, hp)
+    mlm = MLMMix(tmp_path / "corpus", ratio=0.25).task([sst2], tokenizer)
+    plan = make_plan([sst2, mlm], seed=0)
+    share = sum(1 for t, _ in plan if t == 1) / len(plan)
+    assert share == pytest.approx(0.25, abs=0.03)  # 18 supervised batches, 6 MLM batches
+
+
+def test_mlm_mixed_training_keeps_only_the_encoder(tiny_encoder: Path, tmp_path: Path) -> None:
+    _, _, tokenizer = load_encoder_with_mlm_head(tiny_encoder)
+    data_dir = prepared(tmp_path, tokenizer, n=48)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "ru.txt").write_text("\n".join(["анна живёт в москве"] * 40))
+    out = tmp_path / "out"
+    hparams = {"sst2": {"lr": 1e-3, "batch_size": 16, "grad_accum": 1, "epochs": 2, "max_length": 32}}
+    summary = train_phase(phase="intermediate", tasks=["sst2"], init=tiny_encoder, data_dir=data_dir, out=out,
+                          state_dir=tmp_path / "state", hparams=hparams, seed=0,
+                          mlm=MLMMix(tmp_path / "corpus", ratio=0.5))
+    assert summary["steps"] == 2 * 3 * 2  # supervised 2 epochs x 3 batches, as many MLM batches
+    log = pd.read_parquet(out / "training_log.parquet")
+    assert log["loss"].notna().all()
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert not [k for k in f.keys() if "lm_head" in k]  # the phase-(ii) head is thrown away
+
+
+def test_translations_are_added_to_the_english_training_split(tmp_path: Path) -> None:
+    mirror = tmp_path / "hub"
+    glue = mirror / "nyu-mll" / "glue" / "sst2"
+    glue.mkdir(parents=True)
+    english = pd.DataFrame({"sentence": ["a good film", "a bad film"], "label": [1, 0], "idx": [0, 1]})
+    english.to_parquet(glue / "train.parquet")
+    english.to_parquet(glue / "validation.parquet")
+    for lang, words in {"de": ["ein guter film", "ein schlechter film"], "zh": ["好 电影", "坏 电影"]}.items():
+        (tmp_path / "mt" / lang).mkdir(parents=True)
+        pd.DataFrame({"sentence": words, "label": [1, 0], "idx": [0, 1]}).to_parquet(
+            tmp_path / "mt" / lang / "train.parquet")
+    meta = prepare_dataset("sst2", tmp_path / "out", Sources(hub_mirror=mirror),
+                           translations={"source": str(tmp_path / "mt"), "languages": ["de", "zh"]})
+    train = pd.read_parquet(tmp_path / "out" / "train.parquet")
+    assert meta["rows"] == {"train": 6, "dev": 2}
+    assert train["text_a"].tolist() == ["a good film", "a bad film", "ein guter film", "ein schlechter film",
+                                        "好 电影", "坏 电影"]
+    assert train["label"].tolist() == [1, 0] * 3
