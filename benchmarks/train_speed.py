@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import statistics
 import tempfile
@@ -23,11 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars in any of the three (fair and quiet)
-
 import numpy as np
 import pandas as pd
 import torch
+import transformers
 from transformers import (
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
@@ -115,21 +113,33 @@ def fresh_hf(encoder_dir: Path) -> XLMRobertaForSequenceClassification:
     return model
 
 
+class Clock:
+    """Wall and process CPU seconds of consecutive laps: `laps["<name>_s"]`, `laps["<name>_cpu_s"]`."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps |= {f"{name}_s": wall - self.wall, f"{name}_cpu_s": cpu - self.cpu}
+        self.wall, self.cpu = wall, cpu
+
+
 def run_xstilts(encoder_dir: Path, data: dict[str, pd.DataFrame]) -> dict[str, float]:
     """`training.train` (dev evaluation once per epoch), then `score_table` on every test table."""
     model, tokenizer = fresh_xstilts(encoder_dir)
     task = TaskData("nli", "classification", "accuracy", LABELS,
                     tokenise("classification", data["train"], tokenizer, HP.max_length), data["dev"], HP)
     with tempfile.TemporaryDirectory() as state:
-        start = time.perf_counter()
+        clock = Clock()
         run = train(model, tokenizer, [task], seed=SEED, device=CPU, state_dir=Path(state))
-        trained = time.perf_counter()
+        clock.lap("train")
         test = [score_table(model, "nli", data[lang], tokenizer, family="classification", metric="accuracy",
                             labels=LABELS, max_length=HP.max_length, batch_size=HP.eval_batch_size,
                             device=CPU)["accuracy"] for lang in LANGUAGES]
-        done = time.perf_counter()
-    return {"train_s": trained - start, "eval_s": done - trained, "dev_accuracy": run.best_metric,
-            "test_accuracy": float(np.mean(test))}
+        clock.lap("eval")
+    return {**clock.laps, "dev_accuracy": run.best_metric, "test_accuracy": float(np.mean(test))}
 
 
 class Rows(torch.utils.data.Dataset):
@@ -163,18 +173,17 @@ def run_trainer(encoder_dir: Path, data: dict[str, pd.DataFrame], sampling: str)
             gradient_accumulation_steps=HP.grad_accum, learning_rate=HP.lr, weight_decay=HP.weight_decay,
             warmup_steps=HP.warmup, max_grad_norm=HP.max_grad_norm, num_train_epochs=HP.epochs,
             lr_scheduler_type="linear", eval_strategy="epoch", save_strategy="no", seed=SEED, use_cpu=True,
-            disable_tqdm=True, report_to="none", train_sampling_strategy=sampling)
-        start = time.perf_counter()
+            report_to="none", train_sampling_strategy=sampling)
+        clock = Clock()
         trainer = Trainer(model=model, args=args, train_dataset=train_rows, eval_dataset=dev_rows,
                           processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
                           compute_metrics=accuracy)
         trainer.train()
-        trained = time.perf_counter()
+        clock.lap("train")
         dev = max(e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e)
         test = [trainer.evaluate(Rows(data[lang], tokenizer))["eval_accuracy"] for lang in LANGUAGES]
-        done = time.perf_counter()
-    return {"train_s": trained - start, "eval_s": done - trained, "dev_accuracy": dev,
-            "test_accuracy": float(np.mean(test))}
+        clock.lap("eval")
+    return {**clock.laps, "dev_accuracy": dev, "test_accuracy": float(np.mean(test))}
 
 
 def real_fraction(lengths: list[int], batches: list[list[int]]) -> float:
@@ -228,14 +237,15 @@ def main(rounds: int, n_train: int, n_dev: int, n_test: int) -> None:
                 results[name].append(systems[name](Path(encoder_dir), data))
         figures = padding_figures(Path(encoder_dir), data)
     med = {name: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for name, runs in results.items()}
-    ours = med["xstilts"]
     print(f"rounds: {rounds}")
     print(f"threads: {torch.get_num_threads()}")
     print(f"train_examples: {n_train}")
     print(f"test_examples: {n_test * len(LANGUAGES)}")
     for name, m in med.items():
-        print(f"{name}_train_seconds: {m['train_s']:.2f}")
-        print(f"{name}_eval_seconds: {m['eval_s']:.2f}")
+        for lap in ("train", "eval"):
+            print(f"{name}_{lap}_seconds: {m[f'{lap}_s']:.2f}")
+            print(f"{name}_{lap}_cpu_seconds: {m[f'{lap}_cpu_s']:.2f}")
+    ours = med["xstilts"]
     for name in ("grouped_trainer", "default_trainer"):
         m = med[name]
         print(f"train_speedup_vs_{name}: {m['train_s'] / ours['train_s']:.2f}")
@@ -254,5 +264,9 @@ if __name__ == "__main__":
     parser.add_argument("--train", type=int, default=4000, help="training pairs")
     parser.add_argument("--dev", type=int, default=500, help="dev pairs (evaluated once per epoch)")
     parser.add_argument("--test", type=int, default=1000, help="test pairs per language (4 languages)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = parser.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    transformers.logging.set_verbosity_error()
     main(a.rounds, a.train, a.dev, a.test)

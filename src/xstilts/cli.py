@@ -129,7 +129,7 @@ def cmd_rerun(a: argparse.Namespace) -> int:
     if trainset:
         forced.append(str(results / "checkpoints" / "target" / a.row / trainset / f"seed={a.seed}"))
     # Snakemake's own arguments last: a trailing `--configfile A B` would swallow the targets.
-    cmd = ["snakemake", "--profile", a.profile, *forced, str(results / "tables" / "transfer.md"),
+    cmd = [sys.executable, "-m", "snakemake", "--profile", a.profile, *forced, str(results / "tables" / "transfer.md"),
            "--forcerun", *forced, *a.snakemake_args]
     print(" ".join(cmd), flush=True)
     return subprocess.call(cmd)
@@ -230,8 +230,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--profile", default="profiles/local")
     s.add_argument("--results", default="results")
-    s.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="passed on to snakemake")
-    s.set_defaults(func=cmd_rerun)
+    s.set_defaults(func=cmd_rerun, passes_unknown=True)  # other options go on to snakemake
 
     s = sub.add_parser("submit", help="submit cells as SLURM job arrays with submitit (requeued and resumed)")
     s.add_argument("cells", nargs="*", help="ROW:TARGET, e.g. mnli:xnli (default: every cell of the config)")
@@ -245,7 +244,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, unknown = p.parse_known_args(argv)
+    if unknown and not getattr(args, "passes_unknown", False):
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.snakemake_args = unknown
     if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
         for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
             os.environ.setdefault(switch, "1")

@@ -15,6 +15,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 IGNORE = -100
+FEATURES_VERSION = 2  # bump on any change to what the tokenisers produce: it keys the tokenised cache
 
 
 @dataclass

@@ -22,7 +22,7 @@ from xstilts import retrieval
 from xstilts.catalogue import TARGETS
 from xstilts.data import DataError, bitext_sides, read_meta
 from xstilts.evaluation import qa_style, score_table
-from xstilts.features import Features, tokenise
+from xstilts.features import FEATURES_VERSION, Features, tokenise
 from xstilts.models import (
     MaskedLMHead,
     build_model,
@@ -57,6 +57,7 @@ def cached_features(folder: Path, family: str, tokenizer: Any, hp: HParams) -> F
     """
     definition = json.loads(tokenizer.backend_tokenizer.to_str())
     definition.pop("truncation", None), definition.pop("padding", None)  # call state, not definition
+    definition["xstilts_features"] = FEATURES_VERSION  # a change to the tokenisers invalidates the cache
     key = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
     path = folder / "tokenised" / f"{key}-len{hp.max_length}-stride{hp.doc_stride}.parquet"
     if path.is_file():
