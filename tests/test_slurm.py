@@ -256,10 +256,11 @@ def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
         output, _ = rerun.communicate(timeout=600)
         assert rerun.returncode == 0, output[-4000:]
         seen["third"] = (third, cluster.final_state(third))
-    finally:
-        if rerun.poll() is None:  # a wait above failed: show what Snakemake said
+    except Exception:
+        if rerun.returncode is None:  # a wait above failed: stop it, show what Snakemake said
             rerun.terminate()
             print(rerun.communicate(timeout=120)[0][-4000:])
+        raise
     print(f"\nSLURM rerun with a signal and a cancel: {time.perf_counter() - start:.0f} s")
     seen["output"] = output
     seen["after"] = grid.snapshot()

@@ -129,7 +129,8 @@ def cmd_rerun(a: argparse.Namespace) -> int:
     if trainset:
         forced.append(str(results / "checkpoints" / "target" / a.row / trainset / f"seed={a.seed}"))
     # Snakemake's own arguments last: a trailing `--configfile A B` would swallow the targets.
-    cmd = [sys.executable, "-m", "snakemake", "--profile", a.profile, *forced, str(results / "tables" / "transfer.md"),
+    profiles = [x for profile in a.profile or ["profiles/local"] for x in ("--profile", profile)]
+    cmd = [sys.executable, "-m", "snakemake", *profiles, *forced, str(results / "tables" / "transfer.md"),
            "--forcerun", *forced, *a.snakemake_args]
     print(" ".join(cmd), flush=True)
     return subprocess.call(cmd)
@@ -228,7 +229,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("row", type=_name)
     s.add_argument("target", type=_name)
     s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--profile", default="profiles/local")
+    s.add_argument("--profile", action="append", help="Snakemake profile; given twice, the second overrides "
+                   "the first's top-level keys (default: profiles/local)")
     s.add_argument("--results", default="results")
     s.set_defaults(func=cmd_rerun, passes_unknown=True)  # other options go on to snakemake
 

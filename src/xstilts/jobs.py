@@ -121,6 +121,8 @@ def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out
     heads = {t.name: {"family": t.family, "num_labels": len(t.labels)} for t in data}
     if mlm is not None:
         data.append(mlm.task(data, tokenizer))
+    if data[0].hp.gradient_checkpointing:
+        encoder.gradient_checkpointing_enable()
     torch.manual_seed(seed)
     model = build_model(encoder, heads, dropout=data[0].hp.dropout, extra_heads=extra)
     run = train(model, tokenizer, data, seed=seed, device=dev, state_dir=state_dir, sampling=sampling or Sampling(),

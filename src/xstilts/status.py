@@ -15,9 +15,9 @@ Hours: wall-clock hours x 1 (each job uses one device), i.e. GPU-hours when the 
 a GPU (the `device` of its scores), CPU hours when on the CPU. A cell's hours are its evaluation's
 `wall_seconds` plus its share of the phase-(iii) training (split evenly between the targets of the
 grid that train on the same data, e.g. XQuAD and MLQA on SQuAD). Phase-(ii) trainings are shared by
-a whole row, so they are counted per row and seed, not per cell. Training times come from the summary
-line (`"seconds"`) that `xstilts train` prints at the end of its job log (the last attempt's time:
-`training_log.parquet` has no clock column).
+a whole row, so they are counted per row and seed, not per cell. Training times come from the
+checkpoint's `training_log.parquet` (`wall_s`: every attempt, resumed ones included), else from the
+summary line (`"seconds"`) that `xstilts train` prints at the end of its job log.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def make_grid(results: Path, rows: Sequence[str], targets: Sequence[str], seeds:
               variants: Mapping[str, Mapping[str, Any]] | None = None) -> Grid:
     """A `Grid` for reading results only (rows, targets and seeds checked against the catalogue;
     `variants` as in the config, needed when `rows` name some)."""
-    config = {"results": str(results), "rows": list(rows), "targets": {t: [] for t in targets},
+    config = {"results": str(results), "rows": list(rows), "targets": list(targets),
               "seeds": [int(s) for s in seeds], "model": "", "variants": dict(variants or {})}
     check_config(config)
     return Grid(config)
@@ -113,6 +113,16 @@ def log_seconds(log: Path) -> float | None:
             if isinstance(summary, dict) and isinstance(summary.get("seconds"), int | float):
                 return float(summary["seconds"])
     return None
+
+
+def training_seconds(job: Job) -> float | None:
+    """Wall seconds of a finished training over all its attempts, else its log's summary, else None."""
+    log = job.output / "training_log.parquet"
+    if log.is_file():
+        walls = pd.read_parquet(log, columns=None)
+        if "wall_s" in walls and len(walls):
+            return float(walls["wall_s"].max())
+    return log_seconds(job.log)
 
 
 # Log paths: the `log:` directives of workflow/rules/intermediate.smk and target.smk.
@@ -166,7 +176,7 @@ def grid_status(grid: Grid, scores: pd.DataFrame | None = None) -> pd.DataFrame:
         if state == "done" and (row, target, seed) in facts.index:
             wall, device = facts.loc[(row, target, seed)]
             trainset = TARGETS[target].trainset
-            train = log_seconds(target_job(grid, row, trainset, seed).log) if trainset else 0.0
+            train = training_seconds(target_job(grid, row, trainset, seed)) if trainset else 0.0
             hours = (float(wall) + (train or 0.0) / sharing.get(trainset, 1)) / 3600
         elif state in ("failed", "running"):
             job = jobs[states.index(state)]
@@ -183,7 +193,7 @@ def phase_ii_hours(grid: Grid) -> pd.Series:
     values = []
     for row, seed in grid.intermediate_jobs():
         job = intermediate_job(grid, row, seed)
-        seconds = log_seconds(job.log) if job.state() == "done" else None
+        seconds = training_seconds(job) if job.state() == "done" else None
         values.append(float("nan") if seconds is None else seconds / 3600)
     return pd.Series(values, index=index, dtype="float64")
 

@@ -54,6 +54,7 @@ class HParams:
     eval_every: int = 0  # optimiser steps between dev evaluations; 0: once per epoch
     patience: int = 0  # evaluations without improvement before stopping early; 0: never
     max_dev_examples: int = 0  # 0: the whole dev set
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> HParams:
@@ -213,6 +214,7 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
     pad = tokenizer.pad_token_id
     bar = tqdm(total=steps, initial=run.step, desc="train", mininterval=2.0, dynamic_ncols=True)
     tokens, clock = 0, time.perf_counter()
+    resumed_wall = run.log[-1].get("wall_s", 0.0) if run.log else 0.0  # wall seconds of earlier attempts
     while run.step < steps:
         model.train()
         micro = plan[run.step * hp.grad_accum:(run.step + 1) * hp.grad_accum]
@@ -237,7 +239,8 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
         run.step += 1
         elapsed = time.perf_counter() - clock
         entry = {"step": run.step, "loss": total_loss, "lr": sched.get_last_lr()[0],
-                 "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "dev_metric": float("nan")}
+                 "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "dev_metric": float("nan"),
+                 "wall_s": resumed_wall + elapsed}
         if run.step % eval_every == 0 or run.step == steps:
             dev = dev_metrics(model, tokenizer, tasks, device)
             entry["dev_metric"] = float(np.mean(list(dev.values())))
@@ -266,5 +269,6 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
 
 
 def write_log(run: RunState, path: Path) -> None:
-    """The per-step training log (step, loss, lr, tokens/s, dev metric) as parquet."""
-    write_parquet(pd.DataFrame(run.log, columns=["step", "loss", "lr", "tokens_per_s", "dev_metric"]), path)
+    """The per-step training log (step, loss, lr, tokens/s, dev metric, wall seconds so far) as parquet."""
+    columns = ["step", "loss", "lr", "tokens_per_s", "dev_metric", "wall_s"]
+    write_parquet(pd.DataFrame(run.log, columns=columns), path)
