@@ -13,9 +13,11 @@ are the same for all three. Prints `name: value` lines; run with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -167,7 +169,7 @@ def run_trainer(encoder_dir: Path, data: dict[str, pd.DataFrame], sampling: str)
     tokenizer = load_encoder(encoder_dir)[1]
     tokenizer.model_input_names = ["input_ids", "attention_mask"]  # as XLM-R's own tokenizer: no type ids
     train_rows, dev_rows = Rows(data["train"], tokenizer), Rows(data["dev"], tokenizer)
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(sys.stderr):  # its printed logs
         args = TrainingArguments(
             output_dir=out, per_device_train_batch_size=HP.batch_size, per_device_eval_batch_size=HP.eval_batch_size,
             gradient_accumulation_steps=HP.grad_accum, learning_rate=HP.lr, weight_decay=HP.weight_decay,

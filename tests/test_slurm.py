@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from snakemake.utils import update_config
+
+from xstilts.status import load_config
 
 pytestmark = pytest.mark.slurm
 
@@ -34,12 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CELL_STATE = Path("results/state/target/none/pawsx/seed=1")
 CELL_LOG = Path("results/logs/target/none/pawsx/seed=1.log")
-# On config.yaml and the demo's overlay: rows [none, sst2], one classification and one retrieval target
-# (these three keys replace theirs); PAWS-X trains long enough (about 40 s) for slurmctld's 30-s timer to
-# find it training; resumable state every 2 steps; jobs sized for the test node.
+# On config.yaml and the demo's overlay: rows [none, sst2], one classification and one retrieval target;
+# PAWS-X trains long enough (about 40 s) for slurmctld's 30-s timer to find it training; resumable state
+# every 2 steps; jobs sized for the test node (these sizes replace config.yaml's, overrides included).
 OVERLAY = """
 rows: [none, sst2]
-targets:
+targets: [pawsx, tatoeba]
+languages:
   pawsx: [en, zh]
   tatoeba: [de, fr]
 resources:
@@ -50,13 +52,12 @@ training:
   save_every: 2
   defaults: {epochs: 1, batch_size: 16}
   tasks:
-    pawsx: {epochs: 40, eval_every: 100}
+    pawsx: {epochs: 100, eval_every: 100}
     sst2: {epochs: 4}
 demo:
   sizes: {train: 120, dev: 40, eval: 30, corpus: 300}
   model: {vocab_size: 1000, hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, mlm_steps: 20}
 """
-REPLACED = ("rows", "targets", "resources")
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
                 "DEADLINE", "PREEMPTED"}
 
@@ -129,16 +130,14 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def write_config(path: Path) -> Path:
-    """One config file: config.yaml, the demo's overlay and OVERLAY merged as Snakemake merges
-    `--configfile`s, except that OVERLAY's rows, targets and resources replace the others'."""
-    config: dict[str, Any] = {}
-    overlay = yaml.safe_load(OVERLAY)
-    for part in (ROOT / "config.yaml", ROOT / "profiles/demo/demo-config.yaml"):
-        update_config(config, yaml.safe_load(part.read_text()))
-    update_config(config, {k: v for k, v in overlay.items() if k not in REPLACED})
-    path.write_text(yaml.safe_dump({**config, **{k: overlay[k] for k in REPLACED}}))
-    return path
+def write_config(work: Path) -> Path:
+    """config.yaml, the demo's overlay and OVERLAY merged as Snakemake merges `--configfile`s, except
+    that OVERLAY's job sizes replace config.yaml's, in one file."""
+    (work / "overlay.yaml").write_text(OVERLAY)
+    config = load_config([ROOT / "config.yaml", ROOT / "profiles/demo/demo-config.yaml", work / "overlay.yaml"])
+    config["resources"] = yaml.safe_load(OVERLAY)["resources"]
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    return work / "config.yaml"
 
 
 def overlay_profile(folder: Path) -> Path:
@@ -159,7 +158,7 @@ class Workdir:
     def __init__(self, cluster: Cluster, work: Path) -> None:
         self.cluster, self.work, self.results = cluster, work, work / "results"
         self.profile = overlay_profile(work / "overlay-profile")
-        self.configs = [write_config(work / "config.yaml")]
+        self.configs = [write_config(work)]
 
     def args(self) -> list[str]:
         """What follows `--profile profiles/slurm`: the overlay profile, directory and config files."""
@@ -231,9 +230,15 @@ def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
         known.add(job)
         return job
 
-    def log_says(pattern: str) -> re.Match[str]:
-        return wait_for(f"{pattern!r} in {CELL_LOG}", lambda: (work / CELL_LOG).is_file() and re.search(
-            pattern, (work / CELL_LOG).read_text()))
+    def step_in_log(pattern: str, above: int = -1) -> int:
+        """The step that the training's log names in `pattern`, once it is above `above` (the log of an
+        earlier attempt stays until the next one starts)."""
+
+        def step() -> int | None:
+            found = re.search(pattern, (work / CELL_LOG).read_text()) if (work / CELL_LOG).is_file() else None
+            return int(found[1]) if found and int(found[1]) > above else None
+
+        return wait_for(f"{pattern!r} above {above} in {CELL_LOG}", step)
 
     try:
         # 1. Time limit cut to 2 minutes: the profile's --signal=TERM@300 is now due; slurmctld sends it
@@ -241,18 +246,18 @@ def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
         first = next_training_job()
         wait_for("resumable state", (work / CELL_STATE / "state.pt").is_file)
         cluster.run("scontrol", "update", f"JobId={first}", "TimeLimit=2")
-        seen["saved"] = int(log_says(r"stopped at step (\d+)/\d+; state saved")[1])
+        seen["saved"] = step_in_log(r"stopped at step (\d+)/\d+; state saved")
         seen["first"] = (first, cluster.final_state(first))
         # 2. The retry resumes from that state; once it has saved again, it is cancelled.
         second = next_training_job()
-        seen["resumed"] = int(log_says(r"resumed from step (\d+)/")[1])
+        seen["resumed"] = step_in_log(r"resumed from step (\d+)/")
         resumed_at = (work / CELL_STATE / "state.pt").stat().st_mtime_ns
         wait_for("a newer state", lambda: (work / CELL_STATE / "state.pt").stat().st_mtime_ns > resumed_at)
         cluster.run("scancel", second)
         seen["second"] = (second, cluster.final_state(second))
         # 3. The second retry resumes again and finishes; then the evaluation and the tables.
         third = next_training_job()
-        seen["resumed_again"] = int(log_says(r"resumed from step (\d+)/")[1])
+        seen["resumed_again"] = step_in_log(r"resumed from step (\d+)/", above=seen["resumed"])
         output, _ = rerun.communicate(timeout=600)
         assert rerun.returncode == 0, output[-4000:]
         seen["third"] = (third, cluster.final_state(third))

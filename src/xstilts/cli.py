@@ -68,7 +68,22 @@ def cmd_prepare(a: argparse.Namespace) -> None:
     print(json.dumps(meta["rows"]))
 
 
-def cmd_train(a: argparse.Namespace) -> None:
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """`argv` less one option and its value (`--opt V` or `--opt=V`)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip or arg == option or arg.startswith(option + "="):
+            skip = arg == option
+            continue
+        out.append(arg)
+    return out
+
+
+def cmd_train(a: argparse.Namespace) -> int | None:
+    if a.nproc > 1 and "LOCAL_RANK" not in os.environ:  # one process per GPU: relaunch under torchrun
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={a.nproc}",
+               "-m", "xstilts.cli", *_without_option(a.argv, "--nproc")]
+        return subprocess.call(cmd)
     from xstilts.jobs import MLMMix, train_phase
     from xstilts.training import Sampling
 
@@ -195,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sampling", type=_json, default={})
     s.add_argument("--mlm", type=_json, default=None, help='MLM mixing: {"corpus": DIR, "ratio": 0.25}')
     s.add_argument("--save-every", type=int, default=0)
+    s.add_argument("--nproc", type=int, default=1, help="processes (GPUs) for data parallelism, via torchrun")
     s.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_train)
 
@@ -250,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = p.parse_known_args(argv)
     if unknown and not getattr(args, "passes_unknown", False):
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.snakemake_args = unknown
+    args.snakemake_args, args.argv = unknown, list(sys.argv[1:] if argv is None else argv)
     if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
         for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
             os.environ.setdefault(switch, "1")

@@ -202,16 +202,24 @@ def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, to
     return batch
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator,
-                           *, shuffle: bool = True, mega: int = 50) -> list[list[int]]:
-    """Batches of similar length: shuffle, sort within mega-batches of `mega` batches, shuffle batches.
+def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator, *,
+                           shuffle: bool = True, mega: int = 256, min_real: float = 0.95) -> list[list[int]]:
+    """Batches of rows of similar length, to pad little.
 
-    Without shuffling (evaluation) all rows are sorted by length, which pads least.
+    Training (`shuffle`): shuffle, sort by length within mega-batches of `mega` batches, cut into batches of
+    `batch_size` rows, shuffle the batches (all draws from `generator`). Evaluation: all rows sorted by
+    length, a batch ending at `batch_size` rows or where its real-token fraction would fall below `min_real`.
     """
     n = len(lengths)
     if not shuffle:
-        order = sorted(range(n), key=lambda i: lengths[i])
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        batches, batch, real = [], [], 0
+        for i in sorted(range(n), key=lengths.__getitem__):
+            if batch and (len(batch) == batch_size or real + lengths[i] < min_real * (len(batch) + 1) * lengths[i]):
+                batches.append(batch)
+                batch, real = [], 0
+            batch.append(i)
+            real += lengths[i]
+        return [*batches, batch] if batch else batches
     perm = torch.randperm(n, generator=generator).tolist()
     chunk = batch_size * mega
     batches = []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+import torch.distributed as dist
 
 from xstilts import retrieval
 from xstilts.catalogue import TARGETS
@@ -37,12 +40,27 @@ from xstilts.training import HParams, Sampling, TaskData, train, write_log
 
 
 def device() -> torch.device:
-    """The GPU when there is one (TF32 matmuls on), else the CPU."""
+    """This process's GPU when there is one (TF32 matmuls on), else the CPU."""
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        return torch.device("cuda")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def process_group() -> Iterator[int]:
+    """Joins the processes torchrun started (NCCL on GPUs, gloo on the CPU); yields this one's rank."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        yield 0
+        return
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        yield dist.get_rank()
+    finally:
+        dist.destroy_process_group()
 
 
 def device_name(dev: torch.device) -> str:
@@ -112,10 +130,11 @@ def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out
     start = time.perf_counter()
     dev = device()
     extra = {}
+    dropout = HParams.from_dict(dict(hparams[tasks[0]])).dropout  # the whole model's, as the config says
     if mlm is None:
-        encoder, tokenizer = load_encoder(init)
+        encoder, tokenizer = load_encoder(init, dropout)
     else:
-        encoder, lm_head, tokenizer = load_encoder_with_mlm_head(init)
+        encoder, lm_head, tokenizer = load_encoder_with_mlm_head(init, dropout)
         extra["mlm"] = MaskedLMHead(lm_head, tokenizer, mlm.mask_prob)
     data = [load_task(t, data_dir, tokenizer, HParams.from_dict(dict(hparams[t]))) for t in tasks]
     heads = {t.name: {"family": t.family, "num_labels": len(t.labels)} for t in data}
@@ -124,18 +143,21 @@ def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out
     if data[0].hp.gradient_checkpointing:
         encoder.gradient_checkpointing_enable()
     torch.manual_seed(seed)
-    model = build_model(encoder, heads, dropout=data[0].hp.dropout, extra_heads=extra)
-    run = train(model, tokenizer, data, seed=seed, device=dev, state_dir=state_dir, sampling=sampling or Sampling(),
-                save_every=save_every, stop_after=stop_after)
-    model.to("cpu")
-    with atomic_path(out) as tmp:
-        tmp.mkdir(parents=True)
-        (save_encoder if phase == "intermediate" else save_model)(model, tokenizer, tmp)
-        write_log(run, tmp / "training_log.parquet")
-        row = manifest_row(tmp, phase=phase, task="+".join(tasks), step=run.best_step, dev_metric=run.best_metric)
-        row["path"] = str(out)
-        write_manifest([row], tmp / "manifest.parquet")
-    shutil.rmtree(state_dir, ignore_errors=True)
+    model = build_model(encoder, heads, dropout=dropout, extra_heads=extra)
+    with process_group() as rank:
+        run = train(model, tokenizer, data, seed=seed, device=dev, state_dir=state_dir,
+                    sampling=sampling or Sampling(), save_every=save_every, stop_after=stop_after)
+        if rank == 0:  # one process writes the checkpoint
+            model.to("cpu")
+            with atomic_path(out) as tmp:
+                tmp.mkdir(parents=True)
+                (save_encoder if phase == "intermediate" else save_model)(model, tokenizer, tmp)
+                write_log(run, tmp / "training_log.parquet")
+                row = manifest_row(tmp, phase=phase, task="+".join(tasks), step=run.best_step,
+                                   dev_metric=run.best_metric)
+                row["path"] = str(out)
+                write_manifest([row], tmp / "manifest.parquet")
+            shutil.rmtree(state_dir, ignore_errors=True)
     return {"steps": run.step, "best_step": run.best_step, "dev_metric": run.best_metric,
             "seconds": time.perf_counter() - start}
 

@@ -110,17 +110,24 @@ class TransferModel(nn.Module):
         return head(hidden, batch)
 
 
-def load_encoder(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """An encoder and its tokenizer from a local folder (jobs run offline) or a hub id."""
+def _dropout(dropout: float | None) -> dict[str, float]:
+    """Config overrides that set the encoder's dropout (BERT-style config names)."""
+    return {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+
+
+def load_encoder(path: str | Path, dropout: float | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """An encoder and its tokenizer from a local folder (jobs run offline) or a hub id; `dropout`
+    replaces the checkpoint's own."""
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    encoder = AutoModel.from_pretrained(str(path))
+    encoder = AutoModel.from_pretrained(str(path), **_dropout(dropout))
     return encoder, tokenizer
 
 
-def load_encoder_with_mlm_head(path: str | Path) -> tuple[PreTrainedModel, nn.Module, PreTrainedTokenizerBase]:
+def load_encoder_with_mlm_head(path: str | Path, dropout: float | None = None
+                               ) -> tuple[PreTrainedModel, nn.Module, PreTrainedTokenizerBase]:
     """The encoder and its pretrained MLM head from one checkpoint (the decoder stays tied to the
     encoder's embeddings); the head is whatever the masked-LM model holds beside its base model."""
-    mlm = AutoModelForMaskedLM.from_pretrained(str(path))
+    mlm = AutoModelForMaskedLM.from_pretrained(str(path), **_dropout(dropout))
     heads = [m for name, m in mlm.named_children() if name != mlm.base_model_prefix]
     if len(heads) != 1:
         raise ValueError(f"{path}: cannot tell the MLM head among {[n for n, _ in mlm.named_children()]}")

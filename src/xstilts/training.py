@@ -8,6 +8,7 @@ saves a resumable state every `save_every` steps and when SLURM signals (SIGTERM
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -18,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file, save_file
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
@@ -138,6 +141,45 @@ class StopSignal:
         self.received = signum
 
 
+class DataParallel:
+    """Data parallelism over the processes that torchrun starts (one per GPU; gloo on the CPU).
+
+    Every process takes its share of the rows of every micro-batch; DDP averages the gradients, and
+    synchronises only on the last micro-batch of an optimiser step. One process alone: a no-op.
+    """
+
+    def __init__(self, model: TransferModel) -> None:
+        on = dist.is_available() and dist.is_initialized()
+        self.world, self.rank = (dist.get_world_size(), dist.get_rank()) if on else (1, 0)
+        # Multi-task steps use one head each, and the encoder's pooler is never used.
+        self.net = DistributedDataParallel(model, find_unused_parameters=True) if self.world > 1 else model
+        self.device = next(model.parameters()).device  # NCCL reduces CUDA tensors, gloo CPU ones
+
+    def shard(self, rows: list[int]) -> list[int]:
+        return rows[self.rank::self.world] or rows[:1]  # a batch smaller than the world: repeat a row
+
+    def accumulating(self, last: bool) -> contextlib.AbstractContextManager:
+        return self.net.no_sync() if self.world > 1 and not last else contextlib.nullcontext()
+
+    def from_first(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def any(self, flag: bool) -> bool:
+        if self.world == 1:
+            return flag
+        t = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+
 def _optimizer(model: TransferModel, hp: HParams, device: torch.device) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -211,22 +253,25 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
     if run.step:
         print(f"resumed from step {run.step}/{steps} ({state_dir})", flush=True)
     stop = StopSignal()
+    par = DataParallel(model)
     pad = tokenizer.pad_token_id
-    bar = tqdm(total=steps, initial=run.step, desc="train", mininterval=2.0, dynamic_ncols=True)
+    bar = tqdm(total=steps, initial=run.step, desc="train", mininterval=2.0, dynamic_ncols=True,
+               disable=par.rank != 0)
     tokens, clock = 0, time.perf_counter()
     resumed_wall = run.log[-1].get("wall_s", 0.0) if run.log else 0.0  # wall seconds of earlier attempts
     while run.step < steps:
         model.train()
         micro = plan[run.step * hp.grad_accum:(run.step + 1) * hp.grad_accum]
         total_loss = 0.0
-        for t, rows in micro:
+        for i, (t, rows) in enumerate(micro):
             task = tasks[t]
-            host = collate(task.train, rows, pad)
+            host = collate(task.train, par.shard(rows), pad)
             tokens += int(host["attention_mask"].sum())  # counted on the host: no device sync
             batch = {k: v.to(device, non_blocking=True) for k, v in host.items()}
-            with autocast(device):
-                loss, _ = model(task.name, batch)
-            (loss / len(micro)).backward()
+            with par.accumulating(last=i == len(micro) - 1):
+                with autocast(device):
+                    loss, _ = par.net(task.name, batch)
+                (loss / len(micro)).backward()
             value = loss.item()  # the one sync of a micro-batch (check and log), once backward is queued
             if not math.isfinite(value):
                 raise TrainingError(f"loss is {value} at step {run.step} on task {task.name!r}: "
@@ -241,12 +286,13 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
         entry = {"step": run.step, "loss": total_loss, "lr": sched.get_last_lr()[0],
                  "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "dev_metric": float("nan"),
                  "wall_s": resumed_wall + elapsed}
-        if run.step % eval_every == 0 or run.step == steps:
-            dev = dev_metrics(model, tokenizer, tasks, device)
-            entry["dev_metric"] = float(np.mean(list(dev.values())))
+        if run.step % eval_every == 0 or run.step == steps:  # evaluated once, by the first process
+            dev = dev_metrics(model, tokenizer, tasks, device) if par.rank == 0 else {}
+            entry["dev_metric"] = par.from_first(float(np.mean(list(dev.values()))) if dev else 0.0)
             if entry["dev_metric"] > run.best_metric:
                 run.best_metric, run.best_step, run.evals_since_best = entry["dev_metric"], run.step, 0
-                best = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+                if par.rank == 0:
+                    best = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
             else:
                 run.evals_since_best += 1
         run.log.append(entry)
@@ -256,14 +302,16 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
         if early:
             break
         due = save_every and run.step % save_every == 0
-        interrupted = stop.received is not None or (stop_after is not None and run.step >= stop_after)
+        interrupted = par.any(stop.received is not None or (stop_after is not None and run.step >= stop_after))
         if (due or interrupted) and run.step < steps:
-            _save_state(state_dir, model, opt, sched, run, best)
+            if par.rank == 0:
+                _save_state(state_dir, model, opt, sched, run, best)
+            par.barrier()
             if interrupted:
                 bar.close()
                 raise Preempted(f"stopped at step {run.step}/{steps}; state saved in {state_dir}")
     bar.close()
-    if best is not None:
+    if best is not None:  # (the first process's: the only one that saves)
         model.load_state_dict(best)
     return run
 

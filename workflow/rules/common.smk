@@ -73,6 +73,11 @@ def job_threads(rule):
     return threads
 
 
+def job_processes(rule):
+    """Training processes (one per GPU: data parallel under torchrun when a job has several)."""
+    return lambda wildcards: max(1, GRID.job_size(rule, wildcards[SIZED_BY[rule]]).get("gpu") or 1)
+
+
 def eval_hparams(wildcards):
     trainset = TARGETS[wildcards.target].trainset
     return json.dumps(GRID.hparams(trainset) if trainset else {}, sort_keys=True)

@@ -15,6 +15,7 @@ rule train_target:
             "target", wildcards.row, wildcards.trainset, f"seed={wildcards.seed}"
         ),
         save_every=config["training"].get("save_every", 0),
+        nproc=job_processes("train_target"),
     threads: job_threads("train_target")
     resources:
         **job_resources("train_target"),
@@ -25,7 +26,7 @@ rule train_target:
     shell:
         "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 exec xstilts train --phase target --tasks {wildcards.trainset} --init {input.encoder}"
         " --data {params.data} --out {output} --state {params.state} --hparams {params.hparams:q}"
-        " --seed {wildcards.seed} --save-every {params.save_every} > {log} 2>&1"
+        " --seed {wildcards.seed} --save-every {params.save_every} --nproc {params.nproc} > {log} 2>&1"
 
 
 rule evaluate:

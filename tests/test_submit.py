@@ -1,0 +1,62 @@
+"""`xstilts submit` without a cluster: job sizes, the plan of stages, the sbatch options, refusals.
+(Submission itself, requeue and resumption run against a real cluster in test_slurm.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xstilts.grid import Grid
+from xstilts.submit import (
+    Step,
+    SubmitError,
+    load_config,
+    parse_cells,
+    plan,
+    profile_resources,
+    sbatch_parameters,
+    submit,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def grid(tmp_path: Path) -> Grid:
+    config = load_config([ROOT / "config.yaml"], schema=ROOT / "workflow/schemas/config.schema.yaml")
+    return Grid({**config, "results": str(tmp_path)})
+
+
+def test_job_size_is_the_phase_default_with_the_task_override(grid: Grid) -> None:
+    assert grid.job_size("train_target", "pawsx") == {"gpu": 1, "cpus_per_gpu": 8, "mem_mb": 32000, "runtime": 240}
+    assert grid.job_size("train_target", "mnli")["runtime"] == 720
+    assert grid.job_size("train_intermediate", "multitask")["mem_mb"] == 128000
+
+
+def test_plan_runs_each_shared_training_once_and_skips_what_exists(grid: Grid) -> None:
+    cells = parse_cells(["mnli:xnli", "mnli:xquad", "mnli:mlqa", "none:tatoeba"], grid)
+    intermediate, target, evaluate = plan(grid, cells)
+    assert intermediate == [Step("train_intermediate", "mnli", "mnli", 1)]
+    assert target == [Step("train_target", "mnli", "mnli", 1), Step("train_target", "mnli", "squad", 1)]
+    assert len(evaluate) == 4
+    Path(grid.encoder("mnli", 1)).mkdir(parents=True)
+    assert plan(grid, cells)[0] == []
+
+
+def test_sbatch_options_are_the_profiles(grid: Grid) -> None:
+    profile = profile_resources(ROOT / "profiles/slurm")
+    params = sbatch_parameters(grid.job_size("train_target", "mnli"), {**profile, "gpu_model": "a100"})
+    assert params["partition"] == profile["slurm_partition"] and params["time"] == 720
+    assert params["mem"] == "64000M" and params["signal_delay_s"] == 300
+    assert params["additional_parameters"] == {"gpus": "a100:1", "cpus_per_gpu": 8, "signal": "USR1@300",
+                                               "requeue": True, "kill_on_invalid_dep": "yes"}
+
+
+def test_cells_outside_the_grid_or_without_data_are_refused(grid: Grid, tmp_path: Path) -> None:
+    with pytest.raises(SubmitError, match="not cells of the configured grid"):
+        submit([("mnli", "xnli", 7)], config=grid.config)
+    with pytest.raises(SubmitError, match="prepare the data"):
+        submit([("mnli", "xnli", 1)], config=grid.config, folder=tmp_path / "submitit")
+    with pytest.raises(SubmitError, match="ROW:TARGET"):
+        parse_cells(["mnli"], grid)
