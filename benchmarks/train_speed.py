@@ -6,8 +6,9 @@ test tables of four "languages". `xstilts` is `training.train` plus `evaluation.
 `default_trainer` is `transformers.Trainer` with its defaults (random batches, dynamic padding by
 `DataCollatorWithPadding`); `grouped_trainer` is the Trainer at its best, with
 `train_sampling_strategy="group_by_length"`. Model, initial weights, data, tokenizer and hyperparameters
-are the same for all three. Prints `name: value` lines; run with
-`python benchmarks/train_speed.py [--rounds 3]`.
+are the same for all three. Prints `name: value` lines (wall seconds and process CPU seconds, the latter
+steadier where other jobs share the machine: there, use `--threads 1`); run with
+`python benchmarks/train_speed.py [--rounds 3] [--threads N]`.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def vocabulary(n: int = 600, seed: int = 0) -> list[str]:
 
 
 def nli_table(n: int, words: list[str], seed: int) -> pd.DataFrame:
-    """Premise/hypothesis pairs, total length long-tailed (median ~10 words, 4-36; 8-120 tokens), 3 learnable labels.
+    """Premise/hypothesis pairs of long-tailed length (4-36 words, median 10: 8-128 tokens), 3 learnable labels.
 
     Entailment: the hypothesis is a piece of the premise; contradiction: such a piece negated ("not");
     neutral: unrelated words. One label in ten is flipped, so accuracy stays below 100.
@@ -98,7 +99,7 @@ def make_encoder(out: Path, words: list[str]) -> None:
 
 def fresh_xstilts(encoder_dir: Path) -> tuple[TransferModel, PreTrainedTokenizerBase]:
     """The xstilts model as `jobs.train_phase` builds it: encoder plus a seeded classification head."""
-    encoder, tokenizer = load_encoder(encoder_dir)
+    encoder, tokenizer = load_encoder(encoder_dir, HP.dropout)
     torch.manual_seed(SEED)
     model = build_model(encoder, {"nli": {"family": "classification", "num_labels": len(LABELS)}}, HP.dropout)
     return model, tokenizer
@@ -106,7 +107,8 @@ def fresh_xstilts(encoder_dir: Path) -> tuple[TransferModel, PreTrainedTokenizer
 
 def fresh_hf(encoder_dir: Path) -> XLMRobertaForSequenceClassification:
     """The same encoder with the Trainer's usual class, its head set to the xstilts head's initial weights."""
-    model = XLMRobertaForSequenceClassification.from_pretrained(encoder_dir, num_labels=len(LABELS))
+    model = XLMRobertaForSequenceClassification.from_pretrained(
+        encoder_dir, num_labels=len(LABELS), hidden_dropout_prob=HP.dropout, attention_probs_dropout_prob=HP.dropout)
     head = fresh_xstilts(encoder_dir)[0].heads["nli"]
     with torch.no_grad():
         for ours, theirs in ((head.dense, model.classifier.dense), (head.out, model.classifier.out_proj)):
@@ -247,12 +249,17 @@ def main(rounds: int, n_train: int, n_dev: int, n_test: int) -> None:
         for lap in ("train", "eval"):
             print(f"{name}_{lap}_seconds: {m[f'{lap}_s']:.2f}")
             print(f"{name}_{lap}_cpu_seconds: {m[f'{lap}_cpu_s']:.2f}")
+            rounds_s = ",".join(f"{x[lap + '_s']:.2f}" for x in results[name])
+            print(f"{name}_{lap}_seconds_per_round: {rounds_s}")
     ours = med["xstilts"]
     for name in ("grouped_trainer", "default_trainer"):
         m = med[name]
-        print(f"train_speedup_vs_{name}: {m['train_s'] / ours['train_s']:.2f}")
-        print(f"eval_speedup_vs_{name}: {m['eval_s'] / ours['eval_s']:.2f}")
-        print(f"end_to_end_speedup_vs_{name}: {(m['train_s'] + m['eval_s']) / (ours['train_s'] + ours['eval_s']):.2f}")
+        for clock in ("", "cpu_"):  # wall seconds; process CPU seconds (steadier on a shared machine)
+            train_s, eval_s = f"train_{clock}s", f"eval_{clock}s"
+            print(f"train_{clock}speedup_vs_{name}: {m[train_s] / ours[train_s]:.2f}")
+            print(f"eval_{clock}speedup_vs_{name}: {m[eval_s] / ours[eval_s]:.2f}")
+            print(f"end_to_end_{clock}speedup_vs_{name}: "
+                  f"{(m[train_s] + m[eval_s]) / (ours[train_s] + ours[eval_s]):.2f}")
     for name, value in figures.items():
         print(f"{name}: {value:.3f}")
     for name, m in med.items():
