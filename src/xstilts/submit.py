@@ -1,7 +1,8 @@
 """Cells of the grid as SLURM job arrays through submitit, for work from Python or a notebook.
 
     from xstilts.submit import load_config, submit
-    jobs = submit([("mnli", "xnli", 1)], config=load_config([Path("config.yaml")]))
+    for step, job in submit([("mnli", "xnli", 1)], config=load_config([Path("config.yaml")])):
+        print(step, job.job_id)   # job.result() waits for it
 
 The jobs are the workflow's own (a phase-(ii) training, a phase-(iii) training, an evaluation), run by
 the functions its rules call (`xstilts.jobs`) into the same `results/` layout, so the grid's tables
@@ -11,6 +12,7 @@ arrays, each waiting for the one before (afterok); a training shared by several 
 job whose output exists is not submitted. Each task is a `submitit.helpers.Checkpointable`: on the
 signal before the time limit (or on preemption) the trainer saves its state at the next step, submitit
 requeues the task, and the requeued task resumes from that state (`results/state/`), exactly.
+A task runs one training process: a job size with several GPUs trains data-parallel only under Snakemake.
 """
 
 from __future__ import annotations
@@ -159,8 +161,8 @@ class GridJob(submitit.helpers.Checkpointable):
 
 def sbatch_parameters(size: Mapping[str, int], profile: Mapping[str, Any]) -> dict[str, Any]:
     """submitit's SlurmExecutor parameters for a job of this size: the sbatch options that the
-    Snakemake SLURM plugin passes for the same job (--gpus, --cpus-per-gpu, --mem, -t, -p, -A), the
-    requeue flag and the signal before the time limit."""
+    Snakemake SLURM plugin passes for the same job (--gpus or --gres, --cpus-per-gpu, --mem, -t, -p,
+    -A), the requeue flag and the signal before the time limit."""
     lead = re.search(r"--signal=(?:\w+:)?\w+@(\d+)", str(profile.get("slurm_extra", "")))
     delay = int(lead.group(1)) if lead else SIGNAL_LEAD_S
     gpus = size["gpu"]
@@ -168,6 +170,8 @@ def sbatch_parameters(size: Mapping[str, int], profile: Mapping[str, Any]) -> di
                              "kill_on_invalid_dep": "yes"}
     if gpus:
         extra["gpus"] = f"{profile['gpu_model']}:{gpus}" if profile.get("gpu_model") else gpus
+    if profile.get("gres"):
+        extra["gres"] = profile["gres"]
     threads = size["cpus_per_gpu"] * max(1, gpus)
     params: dict[str, Any] = {
         "time": size["runtime"], "mem": f"{size['mem_mb']}M", "signal_delay_s": delay,

@@ -180,12 +180,12 @@ class DataParallel:
             dist.barrier()
 
 
-def _optimizer(model: TransferModel, hp: HParams, device: torch.device) -> torch.optim.Optimizer:
+def _optimizer(model: TransferModel, hp: HParams) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
     groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=hp.lr, fused=device.type == "cuda")
+    return torch.optim.AdamW(groups, lr=hp.lr, fused=True)  # fused kernels on CUDA and CPU alike
 
 
 def dev_metrics(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[TaskData],
@@ -247,7 +247,7 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
     steps = math.ceil(len(plan) / hp.grad_accum)
     eval_every = hp.eval_every or max(1, math.ceil(steps / max(1.0, hp.epochs)))
     model.to(device)
-    opt = _optimizer(model, hp, device)
+    opt = _optimizer(model, hp)
     sched = get_linear_schedule_with_warmup(opt, int(hp.warmup * steps), steps)
     run, best = _load_state(state_dir, model, opt, sched)
     if run.step:
