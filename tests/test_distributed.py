@@ -4,6 +4,7 @@ with the weights of a one-process run on the same batches."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,9 @@ def train(tiny_encoder: Path, data_dir: Path, out: Path, nproc: int) -> dict:
     cmd = [sys.executable, "-m", "xstilts.cli", "train", "--phase", "target", "--tasks", "sst2",
            "--init", str(tiny_encoder), "--data", str(data_dir), "--out", str(out), "--state",
            str(out.parent / f"state{nproc}"), "--hparams", json.dumps(hparams), "--seed", "4", "--nproc", str(nproc)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # One thread per process in both runs (torchrun's default): the same kernels, the same sums.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return json.loads([ln for ln in done.stdout.splitlines() if ln.startswith("{")][-1])
 
