@@ -91,7 +91,8 @@ def cmd_train(a: argparse.Namespace) -> int | None:
                           state_dir=a.state, hparams=a.hparams, seed=a.seed, sampling=Sampling(**a.sampling),
                           mlm=MLMMix(**a.mlm) if a.mlm else None, save_every=a.save_every,
                           stop_after=a.stop_after)
-    print(json.dumps(summary))
+    if int(os.environ.get("RANK", "0")) == 0:  # one summary line, from the first of the processes
+        print(json.dumps(summary))
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
