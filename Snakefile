@@ -22,3 +22,7 @@ rule all:
     default_target: True
     input:
         TABLES,
+
+
+onerror:
+    refresh_partial_report()

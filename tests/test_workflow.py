@@ -95,3 +95,30 @@ def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Pat
                           "checkpoints/target/none", "checkpoints/target/sst2/pawsx", "data/", "demo/")
     touched_elsewhere = [p for p in changed if p.startswith(untouched_prefixes)]
     assert touched_elsewhere == []
+
+
+def test_failed_cell_leaves_the_partial_grid_tables_and_report(small_grid: Path) -> None:
+    """A cell whose evaluation fails: the run ends non-zero, and the tables, README.md and report.html
+    are written from the other cells, with that cell marked failed (the Snakefile's `onerror`)."""
+    encoder = small_grid / "checkpoints" / "intermediate" / "sst2" / "seed=1" / "model.safetensors"
+    cell = small_grid / "scores" / "intermediate=sst2" / "target=tatoeba" / "seed=1" / "scores.parquet"
+    original, times = encoder.read_bytes(), encoder.stat()
+    tables_before = (small_grid / "tables" / "transfer.parquet").stat().st_mtime_ns
+    cell.unlink()
+    (small_grid / "tables" / "transfer.md").unlink()  # as in a first run: the tables wait for every cell
+    encoder.write_bytes(b"not a checkpoint")  # tatoeba evaluates this encoder; its mtime stays, so only
+    os.utime(encoder, ns=(times.st_atime_ns, times.st_mtime_ns))  # that evaluation reruns
+    try:
+        done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/demo", "--keep-going",
+                               *snakemake_args(small_grid.parent)], cwd=ROOT, env=env(), capture_output=True,
+                              text=True)
+    finally:
+        encoder.write_bytes(original)
+        os.utime(encoder, ns=(times.st_atime_ns, times.st_mtime_ns))
+    assert done.returncode != 0 and not cell.exists()
+    assert "Partial grid: tables" in done.stdout + done.stderr
+    assert (small_grid / "tables" / "transfer.parquet").stat().st_mtime_ns > tables_before
+    transfer = pd.read_parquet(small_grid / "tables" / "transfer.parquet")
+    assert pd.isna(transfer.loc["sst2", "tatoeba"]) and transfer.loc["none", "tatoeba"] > 0
+    assert "6 cells: 5 done, 0 running, 1 failed, 0 missing" in (small_grid / "README.md").read_text()
+    assert '<td class="state-failed">failed</td>' in (small_grid / "report.html").read_text()

@@ -1,5 +1,5 @@
 # Tables, plots, results/README.md and results/report.html from every cell's scores (a local rule:
-# seconds of CPU).
+# seconds of CPU). After a failed run the Snakefile's `onerror` writes them from the cells that exist.
 
 
 localrules:
@@ -13,19 +13,10 @@ rule aggregate:
         TABLES,
         REPORT,
     params:
-        scores=lambda wildcards, input: Path(input[0]).parents[3],
-        tables=lambda wildcards, output: os.path.dirname(output[0]),
-        checkpoints=f"{R}/checkpoints",
-        rows=GRID.rows,
-        targets=GRID.targets,
-        seeds=GRID.seeds,
-        variants=json.dumps(config.get("variants") or {}),
-        report=lambda wildcards, output: os.path.dirname(output[-1]),
+        args=shlex.join(aggregate_args()),
     conda:
         "../../envs/xstilts.yaml"
     log:
         f"{R}/logs/aggregate.log",
     shell:
-        "xstilts aggregate --scores {params.scores} --out {params.tables} --rows {params.rows}"
-        " --targets {params.targets} --checkpoints {params.checkpoints} --seeds {params.seeds}"
-        " --variants {params.variants:q} --report {params.report} > {log} 2>&1"
+        "xstilts aggregate {params.args} > {log} 2>&1"

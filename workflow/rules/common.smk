@@ -1,5 +1,7 @@
 # Helpers shared by the rules: the grid (xstilts.grid), paths, wildcard constraints, CLI arguments.
 import json
+import shlex
+import subprocess
 from pathlib import Path
 
 from xstilts.catalogue import TARGETS
@@ -81,3 +83,23 @@ def job_processes(rule):
 def eval_hparams(wildcards):
     trainset = TARGETS[wildcards.target].trainset
     return json.dumps(GRID.hparams(trainset) if trainset else {}, sort_keys=True)
+
+
+def aggregate_args():
+    """`xstilts aggregate` arguments for this grid: tables, manifest, results/README.md, report.html."""
+    return ["--scores", f"{R}/scores", "--out", f"{R}/tables", "--rows", *GRID.rows, "--targets", *GRID.targets,
+            "--checkpoints", f"{R}/checkpoints", "--seeds", *map(str, GRID.seeds),
+            "--variants", json.dumps(config.get("variants") or {}), "--report", R]
+
+
+def refresh_partial_report():
+    """The tables, results/README.md and report.html after a failed run, from the cells that exist,
+    the failed and missing ones marked (the aggregate job itself waits for every cell)."""
+    if not any(Path(R, "scores").rglob("scores.parquet")):
+        return
+    log = Path(R, "logs", "aggregate.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        done = subprocess.run(["xstilts", "aggregate", *aggregate_args()], stdout=out, stderr=subprocess.STDOUT)
+    print(f"Partial grid: tables and {R}/README.md refreshed (cells marked failed or missing)"
+          if done.returncode == 0 else f"Refreshing the tables of the partial grid failed: see {log}")
