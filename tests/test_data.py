@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from xstilts.catalogue import DATASETS, INTERMEDIATE_TASKS, TARGETS
-from xstilts.data import DataError, Sources, bitext_sides, prepare_dataset, prepare_target, read_meta
+from xstilts.data import Sources, bitext_sides, prepare_dataset, prepare_target, read_meta
+from xstilts.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

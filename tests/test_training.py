@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from tests.conftest import sentences
+from xstilts.errors import Preempted
 from xstilts.evaluation import decode_spans, predict, score_table
 from xstilts.features import tokenise
 from xstilts.models import build_model, load_encoder
-from xstilts.training import HParams, Preempted, TaskData, make_plan, train
+from xstilts.training import HParams, TaskData, make_plan, train
 
 CPU = torch.device("cpu")
 HP = HParams(lr=2e-3, batch_size=16, grad_accum=1, epochs=8, max_length=48, dropout=0.0, eval_every=1000,
@@ -129,7 +130,7 @@ def test_interrupted_run_resumes_to_identical_weights(tiny_encoder: Path, tmp_pa
 
 
 def test_non_finite_loss_stops_with_a_clear_message(tiny_encoder: Path, tmp_path: Path) -> None:
-    from xstilts.training import TrainingError
+    from xstilts.errors import TrainingError
 
     _, tokenizer = load_encoder(tiny_encoder)
     data = task("cls", "classification", classification_table, tokenizer, ["0", "1"])

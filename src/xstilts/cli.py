@@ -271,8 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
         for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
             os.environ.setdefault(switch, "1")
-    from xstilts.data import DataError
-    from xstilts.training import Preempted, TrainingError
+    from xstilts.errors import DataError, Preempted, TrainingError
 
     try:
         return args.func(args) or 0

@@ -29,12 +29,9 @@ from typing import Any
 import pandas as pd
 
 from xstilts.catalogue import DATASETS, TARGETS, Dataset, HubSplit, Target
+from xstilts.errors import DataError
 from xstilts.languages import TYDIQA_PREFIXES
 from xstilts.results_io import write_parquet, write_text
-
-
-class DataError(RuntimeError):
-    """A data source is missing or malformed; the message says how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ import torch.distributed as dist
 
 from xstilts import retrieval
 from xstilts.catalogue import TARGETS
-from xstilts.data import DataError, bitext_sides, read_meta
+from xstilts.data import bitext_sides, read_meta
+from xstilts.errors import DataError
 from xstilts.evaluation import qa_style, score_table
 from xstilts.features import FEATURES_VERSION, Features, tokenise
 from xstilts.models import (

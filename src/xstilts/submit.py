@@ -148,7 +148,7 @@ class GridJob(submitit.helpers.Checkpointable):
         self.config = dict(config)
 
     def __call__(self, step: Step) -> str:
-        from xstilts.training import Preempted
+        from xstilts.errors import Preempted
 
         requeue = signal.getsignal(signal.SIGUSR1)  # submitit's checkpoint-and-requeue handler
         try:

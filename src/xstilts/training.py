@@ -25,18 +25,11 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
+from xstilts.errors import Preempted, TrainingError
 from xstilts.evaluation import autocast, score_table
 from xstilts.features import Features, collate, length_grouped_batches
 from xstilts.models import TransferModel
 from xstilts.results_io import atomic_path, write_parquet
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss); the message says where and what to try."""
-
-
-class Preempted(RuntimeError):
-    """A signal asked the job to stop; its state was saved and a rerun resumes from it."""
 
 
 @dataclass(frozen=True)
