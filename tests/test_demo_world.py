@@ -144,7 +144,8 @@ def test_qa_answer_offsets(mirror: Path) -> None:
             assert 0.25 < 1 - answered / len(rows) < 0.42
         else:
             assert answered == len(rows), path
-        assert (rows["context"].str.split().str.len() >= 150).any(), path  # sliding windows get exercised
+        # some paragraphs outrun the demo's 128-token windows (about two tokens a word): windows get exercised
+        assert (rows["context"].str.split().str.len() >= 100).any(), path
 
 
 def test_translations_keep_names_and_numbers(mirror: Path) -> None:

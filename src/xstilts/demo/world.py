@@ -577,13 +577,13 @@ def _sst(w: _World, rng: random.Random, n: int) -> list[_Pair]:
 
 
 def _qa(w: _World, rng: random.Random, n: int, unanswerable: bool) -> list[_QA]:
-    """Paragraphs about 2-4 (or 7-11: long) people, every value distinct; a question about one fact, or
-    (a third of them if `unanswerable`) about a fact the paragraph leaves out."""
+    """Paragraphs about 1-3 (or 6-8: long, several windows) people, every value distinct; a question
+    about one fact, or (a third of them if `unanswerable`) about a fact the paragraph leaves out."""
     out = []
     for answerable in _balanced(rng, n, 3) if unanswerable else [1] * n:
         taken: set[Any] = set()
-        people = [_pick(rng, w.people, taken) for _ in range(rng.randint(2, 4) if rng.random() < 0.7
-                                                              else rng.randint(7, 11))]
+        people = [_pick(rng, w.people, taken) for _ in range(rng.randint(1, 3) if rng.random() < 0.85
+                                                              else rng.randint(6, 8))]
         facts: list[tuple[str, dict[str, Any]]] = []
         untold: list[tuple[str, dict[str, Any]]] = []
         for person in people:
