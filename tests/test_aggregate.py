@@ -13,6 +13,7 @@ from xstilts.aggregate import (
     DELTA_NOTE,
     best_table,
     cell_scores,
+    chance_levels,
     delta_table,
     noise_table,
     per_language_table,
@@ -267,3 +268,14 @@ def test_seed_noise_and_its_markdown(scores: pd.DataFrame, tmp_path: Path) -> No
     assert "| 75.0 |" in transfer_md.replace("  ", "")  # none: one seed, no spread
     assert "+6.0* |" in delta_md and "+1.0 |" in delta_md and "-10.0 |" in delta_md  # udpos, anli: unmarked
     assert DELTA_NOTE in delta_md
+
+
+def test_chance_levels_and_their_line_under_the_transfer_table(tmp_path: Path) -> None:
+    rows = _frame(_cell("none", "tatoeba", 1, "validation", "accuracy", de=30, fr=40)
+                  + _cell("none", "xnli", 1, "test", "accuracy", en=50))
+    rows["n_examples"] = [100, 50, 10]  # Tatoeba: one in 100 and one in 50 candidates -> (1 + 2) / 2
+    levels = chance_levels(rows, ["xnli", "pawsx", "udpos", "tatoeba", "bucc"])
+    assert levels == pytest.approx({"xnli": 100 / 3, "pawsx": 50.0, "tatoeba": 1.5})  # F1 targets: none
+    write_tables(rows, tmp_path, ["none"], ["xnli", "tatoeba"])
+    line = "Chance (uniform guessing, averaged over languages): xnli 33.3, tatoeba 1.5."
+    assert line in (tmp_path / "transfer.md").read_text()

@@ -176,6 +176,7 @@ def test_report_html_on_a_partial_grid(partial_results: Path) -> None:
     assert all((partial_results / src).is_file() for src in images)
     assert '<td class="state-missing">missing</td>' in html and '<td class="missing">–</td>' in html
     assert "<td>+7.0</td>" in html  # mnli xnli: (76 + 48) / 2 - (70 + 40) / 2
+    assert "Chance (uniform guessing, averaged over languages): xnli 33.3, tatoeba 10.0." in html  # 1 in 10
 
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)

@@ -15,7 +15,7 @@ renderings show mean ± std (transfer) and mark such deltas with "*" (delta).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +208,35 @@ def per_language_table(scores: pd.DataFrame, target: str, rows: Sequence[str]) -
 # Files
 
 
+def chance_levels(scores: pd.DataFrame, targets: Sequence[str]) -> dict[str, float]:
+    """What guessing uniformly at random scores, per target with an accuracy metric, averaged over its
+    languages as the transfer table is: 100 / classes for classification, 100 / candidates for Tatoeba
+    (each sentence is looked up among the n of its language). F1 targets (tagging, QA, BUCC mining) have
+    no such simple level and are left out."""
+    levels = {}
+    for name in targets:
+        target = TARGETS[name]
+        if target.metric != "accuracy":
+            continue
+        if target.family == "classification":
+            levels[name] = 100 / len(target.labels)
+            continue
+        rows = scores[(scores["target"] == name) & (scores["split"] == target.report_split)
+                      & (scores["metric"] == "accuracy")]
+        sizes = rows.groupby("language")["n_examples"].max()
+        if len(sizes):
+            levels[name] = float((100 / sizes.astype("float64")).mean())
+    return levels
+
+
+def chance_note(levels: Mapping[str, float]) -> str:
+    """One line for under the transfer table, e.g. "Chance (uniform guessing): xnli 33.3, pawsx 50.0"."""
+    if not levels:
+        return ""
+    shown = ", ".join(f"{name} {value:.1f}" for name, value in levels.items())
+    return f"Chance (uniform guessing, averaged over languages): {shown}."
+
+
 def _markdown(df: pd.DataFrame) -> str:
     shown = df.astype(object).where(df.notna(), None)
     return shown.to_markdown(floatfmt=".1f", missingval="–") + "\n"
@@ -284,7 +313,8 @@ def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targe
     tables |= {f"per_language/{t}": per_language_table(scores, t, rows) for t in targets}
     significant = significant_table(delta, noise_table(tables["transfer_std"], seed_count_table(scores, rows, targets)))
     markdown = {
-        "transfer": text_markdown(mean_std_frame(transfer, tables["transfer_std"]), MEAN_STD_NOTE),
+        "transfer": text_markdown(mean_std_frame(transfer, tables["transfer_std"]),
+                                  f"{MEAN_STD_NOTE} {chance_note(chance_levels(scores, targets))}".rstrip()),
         "delta": text_markdown(delta_frame(delta, significant), DELTA_NOTE),
     }
     paths = [p for name, df in tables.items() for p in _write_formats(df, out_dir / name, markdown.get(name))]

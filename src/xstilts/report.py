@@ -46,6 +46,8 @@ from xstilts.aggregate import (
     XTREME,
     best_table,
     cell_scores,
+    chance_levels,
+    chance_note,
     delta_frame,
     delta_table,
     mean_std_frame,
@@ -431,6 +433,7 @@ class _Page:
     status: pd.DataFrame
     claims: pd.DataFrame
     transfer: pd.DataFrame
+    chance: str
     delta: pd.DataFrame
     best: pd.DataFrame
     per_language: dict[str, pd.DataFrame]
@@ -458,7 +461,7 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
              f'<p class="note">A gain of at least {LARGE_GAIN:g} points is "large"; below {NO_GAIN:g} point is '
              '"no gain". Deltas are against the none row.</p>',
              '<h2 id="transfer">Transfer (rows: intermediate task; columns: targets, groups, XTREME)</h2>',
-             _html_table(page.transfer), f'<p class="note">{escape(MEAN_STD_NOTE)}</p>',
+             _html_table(page.transfer), f'<p class="note">{escape(MEAN_STD_NOTE)} {escape(page.chance)}</p>',
              _image(results, tables / "heatmap_transfer.png", "heatmap of the transfer table"),
              f'<h2 id="delta">Gain over {BASELINE_ROW} (points)</h2>', _html_table(page.delta),
              f'<p class="note">{escape(DELTA_NOTE)}</p>',
@@ -504,8 +507,8 @@ def render_readme(page: _Page, results: Path, tables: Path, targets: Sequence[st
 {_markdown(page.status)}
 States: done (scores written), running (a log or resumable state exists, no error), failed (a job log
 shows an error and there are no scores), missing (not started). `(ii)` is the row's phase-(ii)
-training time. `xstilts status` prints this at any time; to refresh this page and the tables on a
-partial grid run:
+training time. `xstilts status` prints this at any time. A run that ends with failed cells refreshes
+this page and the tables itself; by hand:
 
     {refresh}
 
@@ -568,6 +571,7 @@ def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Seq
         status=status_matrix(status, grid),
         claims=_as_text(claims),
         transfer=mean_std_frame(transfer, std),
+        chance=chance_note(chance_levels(scores, targets)),
         delta=delta_frame(delta, significant),
         best=_as_text(best_table(transfer), signed=["delta"]),
         per_language={t: _as_text(df) for t, df in per_language.items()},
