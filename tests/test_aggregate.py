@@ -279,3 +279,9 @@ def test_chance_levels_and_their_line_under_the_transfer_table(tmp_path: Path) -
     write_tables(rows, tmp_path, ["none"], ["xnli", "tatoeba"])
     line = "Chance (uniform guessing, averaged over languages): xnli 33.3, tatoeba 1.5."
     assert line in (tmp_path / "transfer.md").read_text()
+
+
+def test_best_table_never_picks_a_control_row() -> None:
+    transfer = pd.DataFrame({"xnli": [50.0, 90.0, 60.0]}, index=pd.Index(["none", "untrained", "mnli"]))
+    best = best_table(transfer)
+    assert best.loc["xnli", "best"] == "mnli" and best.loc["xnli", "delta"] == 10.0

@@ -130,6 +130,22 @@ def test_dry_run_of_paper_grid_on_slurm_profile_has_the_shared_job_counts(tmp_pa
     assert counts["prepare_dataset"] == 14 and counts["prepare_target"] == 9
 
 
+def test_untrained_control_gets_a_random_encoder_and_no_training(paper: dict, tmp_path: Path) -> None:
+    """The untrained control: one `init_untrained` job per seed instead of a phase-(ii) training; its
+    target trainings and retrieval evaluations start from that encoder, not from the base model."""
+    rows = ["none", "untrained", "mnli"]
+    grid = Grid({**paper, "rows": rows})
+    assert grid.trained_rows == ["mnli"] and grid.row_tasks("untrained") == []
+    assert grid.cell_model("untrained", "tatoeba", 1) == grid.encoder("untrained", 1) != grid.base_model()
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"rows": rows, "seeds": [1, 2], "results": str(tmp_path / "results")}))
+    out = subprocess.run([*SNAKEMAKE, "-n", "--profile", "profiles/slurm", "--configfile", "config.yaml", str(overlay)],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    counts = job_counts(out)
+    assert counts["init_untrained"] == 2 and counts["train_intermediate"] == 2
+    assert counts["train_target"] == 3 * 6 * 2 and counts["evaluate"] == 3 * 9 * 2
+
+
 def test_bad_config_stops_snakemake_before_any_job(tmp_path: Path) -> None:
     overlay = tmp_path / "bad.yaml"
     overlay.write_text("languages:\n  xnli: [en, xx]\n")

@@ -130,6 +130,10 @@ def test_language_table(tmp_path: Path) -> None:
     # de: xnli (76 + 78) / 2 - 70 = 7, tatoeba 90 - 80 = 10 -> 8.5; sw: 48 - 40 = 8; jv: 21 - 20 = 1
     assert table["mnli"].tolist() == [1.0, 8.0, 8.5]
     assert table["anli"].isna().all()  # no scores for anli
+    _write(tmp_path, "untrained", "xnli", 1, "test", "accuracy", de=99, sw=99)  # a control, not a gain
+    scores = pd.read_parquet(tmp_path / "scores")
+    with_control = language_table(scores, ["none", "untrained", "mnli"], ["xnli", "tatoeba"])
+    assert "untrained" not in with_control and with_control["mean gain"].tolist() == [1.0, 8.0, 8.5]
     assert table["mean gain"].tolist() == [1.0, 8.0, 8.5]  # the mean over measured rows
 
 

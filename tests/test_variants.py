@@ -1,4 +1,5 @@
-"""The paper's alternative rows: multilingual MLM mixed into phase (ii), and translated training data."""
+"""The paper's alternative rows: multilingual MLM mixed into phase (ii), and translated training data;
+and the untrained control row."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import torch
 from tests.test_training import classification_table
 from xstilts.data import Sources, prepare_dataset
 from xstilts.features import IGNORE, collate, tokenise
-from xstilts.jobs import MLMMix, load_task, train_phase
-from xstilts.models import MaskedLMHead, load_encoder_with_mlm_head
+from xstilts.jobs import MLMMix, init_untrained, load_task, train_phase
+from xstilts.models import MaskedLMHead, load_encoder, load_encoder_with_mlm_head
 from xstilts.training import HParams, make_plan
 
 
@@ -97,3 +98,18 @@ def test_translations_are_added_to_the_english_training_split(tmp_path: Path) ->
     assert train["text_a"].tolist() == ["a good film", "a bad film", "ein guter film", "ein schlechter film",
                                         "好 电影", "坏 电影"]
     assert train["label"].tolist() == [1, 0] * 3
+
+
+def test_untrained_control_is_the_architecture_with_seeded_random_weights(tiny_encoder: Path, tmp_path: Path) -> None:
+    init_untrained(like=tiny_encoder, out=tmp_path / "a", seed=1)
+    init_untrained(like=tiny_encoder, out=tmp_path / "b", seed=1)
+    init_untrained(like=tiny_encoder, out=tmp_path / "c", seed=2)
+    pretrained = load_encoder(tiny_encoder)[0].state_dict()
+    weights = {name: load_encoder(tmp_path / name)[0].state_dict() for name in "abc"}
+    key = "embeddings.word_embeddings.weight"
+    assert weights["a"].keys() == pretrained.keys() and weights["a"][key].shape == pretrained[key].shape
+    assert torch.equal(weights["a"][key], weights["b"][key])  # seeded
+    assert not torch.equal(weights["a"][key], weights["c"][key]) and not torch.equal(weights["a"][key], pretrained[key])
+    manifest = pd.read_parquet(tmp_path / "a" / "manifest.parquet")
+    assert manifest.loc[0, "task"] == "untrained" and manifest.loc[0, "path"] == str(tmp_path / "a")
+    assert (tmp_path / "a" / "tokenizer.json").is_file() and not list(tmp_path.glob(".*"))  # renamed into place

@@ -24,7 +24,7 @@ from matplotlib import colormaps
 from matplotlib.colors import CenteredNorm, Normalize
 from matplotlib.figure import Figure
 
-from xstilts.catalogue import BASELINE_ROW, GROUPS, TARGETS
+from xstilts.catalogue import BASELINE_ROW, GROUPS, TARGETS, UNTRAINED_ROW
 from xstilts.results_io import atomic_path, write_parquet, write_text
 
 CELL_KEYS = ["intermediate", "target", "seed", "language"]
@@ -165,9 +165,9 @@ def _baseline(transfer: pd.DataFrame, baseline: str) -> pd.Series:
 
 
 def best_table(transfer: pd.DataFrame, baseline: str = BASELINE_ROW) -> pd.DataFrame:
-    """Per column of `transfer`: the best row other than the baseline, its score, the baseline's, and
-    the delta. `best` is None where no row has a score."""
-    candidates = transfer.drop(index=baseline, errors="ignore")
+    """Per column of `transfer`: the best row other than the baseline and the untrained control, its
+    score, the baseline's, and the delta. `best` is None where no row has a score."""
+    candidates = transfer.drop(index=[baseline, UNTRAINED_ROW], errors="ignore")
     base = _baseline(transfer, baseline)
     records = []
     for column in transfer.columns:

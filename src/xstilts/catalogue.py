@@ -186,6 +186,10 @@ INTERMEDIATE_TASKS: tuple[str, ...] = (
 )  # fmt: skip
 BASELINE_ROW = "none"
 MULTITASK_ROW = "multitask"
+# The untrained control (DESIGN section 7): `none` without phase (i), the base model's architecture and
+# tokenizer with random weights; it reads zero-shot numbers against what pretraining gives.
+UNTRAINED_ROW = "untrained"
+CONTROL_ROWS: tuple[str, ...] = (BASELINE_ROW, UNTRAINED_ROW)  # never an intermediate task's result
 GROUPS: tuple[str, ...] = ("classification", "tagging", "qa", "retrieval")
 
 

@@ -57,6 +57,12 @@ def cmd_fetch_model(a: argparse.Namespace) -> None:
         AutoModelForMaskedLM.from_pretrained(a.model).save_pretrained(tmp, safe_serialization=True)
 
 
+def cmd_init_untrained(a: argparse.Namespace) -> None:
+    from xstilts.jobs import init_untrained
+
+    init_untrained(like=a.like, out=a.out, seed=a.seed)
+
+
 def cmd_prepare(a: argparse.Namespace) -> None:
     from xstilts.data import Sources, prepare_dataset, prepare_target
 
@@ -188,6 +194,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_fetch_model)
+
+    s = sub.add_parser("init-untrained", help="the untrained control's encoder: a model's architecture, random weights")
+    s.add_argument("--like", type=Path, required=True, help="the base model folder")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--seed", type=int, default=1)
+    s.set_defaults(func=cmd_init_untrained)
 
     s = sub.add_parser("prepare", help="load a task from its source into the parquet cache")
     s.add_argument("kind", choices=["dataset", "target"])

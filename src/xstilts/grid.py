@@ -18,6 +18,7 @@ from xstilts.catalogue import (
     INTERMEDIATE_TASKS,
     MULTITASK_ROW,
     TARGETS,
+    UNTRAINED_ROW,
     target_trainsets,
 )
 
@@ -30,14 +31,14 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Checks the schema cannot express: rows, targets and languages against the catalogue."""
     variants = config.get("variants") or {}
     for name, variant in variants.items():
-        if name in DATASETS or name in (BASELINE_ROW, MULTITASK_ROW):
+        if name in DATASETS or name in (BASELINE_ROW, MULTITASK_ROW, UNTRAINED_ROW):
             raise ConfigError(f"config variants: {name!r} is already a task or row name; choose another")
         if variant["task"] not in INTERMEDIATE_TASKS:
             raise ConfigError(f"config variants.{name}.task: unknown intermediate task {variant['task']!r}; "
                               f"allowed: {', '.join(INTERMEDIATE_TASKS)}")
         if not (variant.get("mlm") or variant.get("translations")):
             raise ConfigError(f"config variants.{name}: give `mlm` or `translations` (or both)")
-    known_rows = [BASELINE_ROW, *INTERMEDIATE_TASKS, MULTITASK_ROW, *variants]
+    known_rows = [BASELINE_ROW, *INTERMEDIATE_TASKS, MULTITASK_ROW, UNTRAINED_ROW, *variants]
     for row in config["rows"]:
         if row not in known_rows:
             raise ConfigError(f"config rows: unknown row {row!r}; allowed: {', '.join(known_rows)}")
@@ -95,10 +96,10 @@ class Grid:
         return dict(self.config.get("variants") or {})
 
     def row_tasks(self, row: str) -> list[str]:
-        """The prepared datasets a row trains on (none for the baseline).
+        """The prepared datasets a row trains on (none for the baseline and the untrained control).
 
         A variant with translations trains on a dataset of its own name (English plus translations)."""
-        if row == BASELINE_ROW:
+        if row in (BASELINE_ROW, UNTRAINED_ROW):
             return []
         if row == MULTITASK_ROW:
             return list(INTERMEDIATE_TASKS)
@@ -139,7 +140,8 @@ class Grid:
         return model if Path(model).is_dir() else str(self.results / "base_model")
 
     def encoder(self, row: str, seed: int | str) -> str:
-        """The phase-(ii) encoder of a row: the base model itself for the baseline."""
+        """The phase-(ii) encoder of a row: the base model itself for the baseline; for the untrained
+        control, the base model's architecture and tokenizer with random weights (`init_untrained`)."""
         if row == BASELINE_ROW:
             return self.base_model()
         return str(self.results / "checkpoints" / "intermediate" / row / f"seed={seed}")

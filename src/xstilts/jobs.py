@@ -33,6 +33,7 @@ from xstilts.models import (
     load_encoder,
     load_encoder_with_mlm_head,
     load_model,
+    random_encoder,
     save_encoder,
     save_model,
 )
@@ -124,6 +125,23 @@ class MLMMix:
         return TaskData("mlm", "mlm", "", [], feats, None, replace(hp, epochs=epochs))
 
 
+def _manifest(tmp: Path, out: Path, **fields: Any) -> None:
+    """The checkpoint's manifest row (`results_io.manifest_row`), written into the folder being built."""
+    row = manifest_row(tmp, **fields)
+    row["path"] = str(out)
+    write_manifest([row], tmp / "manifest.parquet")
+
+
+def init_untrained(*, like: Path, out: Path, seed: int) -> None:
+    """The untrained control's phase-(ii) checkpoint: `like` with random weights, and its manifest."""
+    encoder, tokenizer = random_encoder(like, seed)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        encoder.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        _manifest(tmp, out, phase="intermediate", task="untrained", step=0, dev_metric=math.nan)
+
+
 def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out: Path, state_dir: Path,
                 hparams: Mapping[str, Mapping[str, Any]], seed: int, sampling: Sampling | None = None,
                 mlm: MLMMix | None = None, save_every: int = 0, stop_after: int | None = None) -> dict[str, Any]:
@@ -154,10 +172,8 @@ def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out
                 tmp.mkdir(parents=True)
                 (save_encoder if phase == "intermediate" else save_model)(model, tokenizer, tmp)
                 write_log(run, tmp / "training_log.parquet")
-                row = manifest_row(tmp, phase=phase, task="+".join(tasks), step=run.best_step,
-                                   dev_metric=run.best_metric)
-                row["path"] = str(out)
-                write_manifest([row], tmp / "manifest.parquet")
+                _manifest(tmp, out, phase=phase, task="+".join(tasks), step=run.best_step,
+                          dev_metric=run.best_metric)
             shutil.rmtree(state_dir, ignore_errors=True)
     return {"steps": run.step, "best_step": run.best_step, "dev_metric": run.best_metric,
             "seconds": time.perf_counter() - start}

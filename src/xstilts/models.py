@@ -14,7 +14,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from xstilts.features import IGNORE
 
@@ -121,6 +128,13 @@ def load_encoder(path: str | Path, dropout: float | None = None) -> tuple[PreTra
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     encoder = AutoModel.from_pretrained(str(path), **_dropout(dropout))
     return encoder, tokenizer
+
+
+def random_encoder(like: str | Path, seed: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """`like`'s architecture and tokenizer with weights drawn as the architecture initialises them
+    (seeded): the untrained control's encoder."""
+    torch.manual_seed(seed)
+    return AutoModel.from_config(AutoConfig.from_pretrained(str(like))), AutoTokenizer.from_pretrained(str(like))
 
 
 def load_encoder_with_mlm_head(path: str | Path, dropout: float | None = None

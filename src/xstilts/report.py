@@ -58,7 +58,7 @@ from xstilts.aggregate import (
     transfer_std_table,
     transfer_table,
 )
-from xstilts.catalogue import BASELINE_ROW, INTERMEDIATE_TASKS, MULTITASK_ROW, TARGETS
+from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, INTERMEDIATE_TASKS, MULTITASK_ROW, TARGETS
 from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
 from xstilts.results_io import atomic_path, write_parquet, write_text
 from xstilts.status import STATES, counts, grid_status, make_grid, status_matrix, summary_line
@@ -267,12 +267,13 @@ def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
 
 
 def language_gains(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
-    """Languages x non-baseline rows: the delta against `none` per (target, language), seed-averaged,
-    then averaged over the targets where both were measured; plus MEAN_GAIN over the rows."""
+    """Languages x rows other than the controls (`none`, `untrained`): the delta against `none` per
+    (target, language), seed-averaged, then averaged over the targets where both were measured; plus
+    MEAN_GAIN over the rows."""
     cells = cell_scores(scores)
     cells = cells[cells["target"].isin(list(targets))]
     means = cells.groupby(["intermediate", "target", "language"])["value"].mean().unstack("intermediate")
-    others = [r for r in rows if r != BASELINE_ROW]
+    others = [r for r in rows if r not in CONTROL_ROWS]
     means = means.reindex(columns=[BASELINE_ROW, *others])
     gains = means[others].sub(means[BASELINE_ROW], axis=0).groupby(level="language").mean()
     gains = gains.astype("float64")

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
-from xstilts.catalogue import TARGETS
+from xstilts.catalogue import BASELINE_ROW, TARGETS
 from xstilts.grid import Grid, check_config
 from xstilts.results_io import read_scores
 
@@ -144,8 +144,9 @@ def evaluate_job(grid: Grid, row: str, target: str, seed: int) -> Job:
 
 
 def cell_jobs(grid: Grid, row: str, target: str, seed: int) -> list[Job]:
-    """The jobs a cell needs, upstream first."""
-    jobs = [intermediate_job(grid, row, seed)] if grid.row_tasks(row) else []
+    """The jobs a cell needs, upstream first (every row but the baseline has a phase-(ii) checkpoint;
+    the untrained control's is written by `init_untrained`)."""
+    jobs = [] if row == BASELINE_ROW else [intermediate_job(grid, row, seed)]
     trainset = TARGETS[target].trainset
     if trainset is not None:
         jobs.append(target_job(grid, row, trainset, seed))

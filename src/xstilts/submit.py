@@ -30,7 +30,7 @@ import submitit
 import yaml
 from snakemake.utils import validate
 
-from xstilts.catalogue import TARGETS
+from xstilts.catalogue import TARGETS, UNTRAINED_ROW
 from xstilts.grid import Grid, check_config
 from xstilts.status import load_config as merge_configs
 
@@ -99,10 +99,13 @@ def plan(grid: Grid, cells: Sequence[Cell]) -> list[list[Step]]:
 
 
 def prepared_inputs(grid: Grid, cells: Sequence[Cell]) -> list[str]:
-    """What the login node prepares for these cells (local rules): base model, data caches."""
+    """What the login node prepares for these cells (local rules): base model, data caches, the
+    untrained control's encoder."""
     needed = {grid.base_model()}
-    for row, target, _ in cells:
+    for row, target, seed in cells:
         needed |= {grid.dataset_meta(d) for d in grid.row_tasks(row)}
+        if row == UNTRAINED_ROW:
+            needed.add(grid.encoder(row, seed))
         if TARGETS[target].trainset:
             needed.add(grid.dataset_meta(TARGETS[target].trainset))
         needed.add(grid.target_meta(target))

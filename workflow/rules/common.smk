@@ -4,7 +4,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from xstilts.catalogue import TARGETS
+from xstilts.catalogue import TARGETS, UNTRAINED_ROW
 from xstilts.grid import Grid, check_config
 
 check_config(config)

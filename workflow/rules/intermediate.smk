@@ -1,7 +1,14 @@
-# Phase (ii): intermediate-task training, one job per row and seed; only the encoder is kept.
+# Phase (ii): intermediate-task training, one job per row and seed; only the encoder is kept. The
+# untrained control's "phase (ii)" is the base model's architecture with random weights (seconds of CPU).
+
+
+localrules:
+    init_untrained,
 
 
 rule train_intermediate:
+    wildcard_constraints:
+        row=alternatives(GRID.trained_rows),
     input:
         encoder=GRID.base_model(),
         data=row_data,
@@ -28,3 +35,16 @@ rule train_intermediate:
         " --data {params.data} --out {output} --state {params.state} --hparams {params.hparams:q}"
         " --sampling {params.sampling:q} --mlm {params.mlm:q} --seed {wildcards.seed} --save-every {params.save_every} --nproc {params.nproc}"
         " > {log} 2>&1"
+
+
+rule init_untrained:
+    input:
+        GRID.base_model(),
+    output:
+        directory(f"{R}/checkpoints/intermediate/{UNTRAINED_ROW}/seed={{seed}}"),
+    conda:
+        "../../envs/xstilts.yaml"
+    log:
+        f"{R}/logs/intermediate/{UNTRAINED_ROW}/seed={{seed}}.log",
+    shell:
+        "xstilts init-untrained --like {input} --out {output} --seed {wildcards.seed} > {log} 2>&1"
