@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup  ## the whole X-STILTs grid on the built-in demo (tiny model, generated data), on this machine
 	snakemake --profile profiles/demo
 
-demo-alternatives: setup  ## after `make demo`: add the MLM-mixed and translated-data rows
+demo-alternatives: setup  ## after `make demo`: add the MLM-mixed and translated-data rows and the untrained control
 	snakemake --profile profiles/demo --configfile config.yaml profiles/demo/demo-config.yaml \
 	  profiles/demo/alternatives.yaml
 
