@@ -15,7 +15,7 @@ renderings show mean ± std (transfer) and mark such deltas with "*" (delta).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -229,12 +229,13 @@ def chance_levels(scores: pd.DataFrame, targets: Sequence[str]) -> dict[str, flo
     return levels
 
 
-def chance_note(levels: Mapping[str, float]) -> str:
-    """One line for under the transfer table, e.g. "Chance (uniform guessing): xnli 33.3, pawsx 50.0"."""
+def transfer_note(scores: pd.DataFrame, targets: Sequence[str]) -> str:
+    """What goes under the transfer table: MEAN_STD_NOTE, then the chance levels (`chance_levels`)."""
+    levels = chance_levels(scores, targets)
     if not levels:
-        return ""
+        return MEAN_STD_NOTE
     shown = ", ".join(f"{name} {value:.1f}" for name, value in levels.items())
-    return f"Chance (uniform guessing, averaged over languages): {shown}."
+    return f"{MEAN_STD_NOTE} Chance (uniform guessing, averaged over languages): {shown}."
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -313,8 +314,7 @@ def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targe
     tables |= {f"per_language/{t}": per_language_table(scores, t, rows) for t in targets}
     significant = significant_table(delta, noise_table(tables["transfer_std"], seed_count_table(scores, rows, targets)))
     markdown = {
-        "transfer": text_markdown(mean_std_frame(transfer, tables["transfer_std"]),
-                                  f"{MEAN_STD_NOTE} {chance_note(chance_levels(scores, targets))}".rstrip()),
+        "transfer": text_markdown(mean_std_frame(transfer, tables["transfer_std"]), transfer_note(scores, targets)),
         "delta": text_markdown(delta_frame(delta, significant), DELTA_NOTE),
     }
     paths = [p for name, df in tables.items() for p in _write_formats(df, out_dir / name, markdown.get(name))]

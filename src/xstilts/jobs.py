@@ -137,8 +137,7 @@ def init_untrained(*, like: Path, out: Path, seed: int) -> None:
     encoder, tokenizer = random_encoder(like, seed)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        encoder.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_encoder(encoder, tokenizer, tmp)
         _manifest(tmp, out, phase="intermediate", task="untrained", step=0, dev_metric=math.nan)
 
 
@@ -170,7 +169,10 @@ def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out
             model.to("cpu")
             with atomic_path(out) as tmp:
                 tmp.mkdir(parents=True)
-                (save_encoder if phase == "intermediate" else save_model)(model, tokenizer, tmp)
+                if phase == "intermediate":
+                    save_encoder(model.encoder, tokenizer, tmp)
+                else:
+                    save_model(model, tokenizer, tmp)
                 write_log(run, tmp / "training_log.parquet")
                 _manifest(tmp, out, phase=phase, task="+".join(tasks), step=run.best_step,
                           dev_metric=run.best_metric)

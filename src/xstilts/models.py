@@ -157,14 +157,15 @@ def build_model(encoder: PreTrainedModel, tasks: dict[str, dict[str, Any]], drop
     return TransferModel(encoder, {**heads, **(extra_heads or {})})
 
 
-def save_encoder(model: TransferModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
-    model.encoder.save_pretrained(out, safe_serialization=True)
+def save_encoder(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
+    """The encoder (safetensors, config) and its tokenizer: a phase-(ii) checkpoint."""
+    encoder.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
 
 
 def save_model(model: TransferModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
     """Encoder (safetensors, config, tokenizer) plus `heads.safetensors` and `heads.json`."""
-    save_encoder(model, tokenizer, out)
+    save_encoder(model.encoder, tokenizer, out)
     heads = {n: {"family": h.family, "num_labels": h.num_labels} for n, h in model.heads.items()}
     state = {k: v.contiguous() for k, v in model.heads.state_dict().items()}
     save_file(state, str(out / "heads.safetensors"))

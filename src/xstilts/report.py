@@ -41,13 +41,10 @@ from matplotlib.figure import Figure
 
 from xstilts.aggregate import (
     DELTA_NOTE,
-    MEAN_STD_NOTE,
     MISSING,
     XTREME,
     best_table,
     cell_scores,
-    chance_levels,
-    chance_note,
     delta_frame,
     delta_table,
     mean_std_frame,
@@ -55,6 +52,7 @@ from xstilts.aggregate import (
     per_language_table,
     seed_count_table,
     significant_table,
+    transfer_note,
     transfer_std_table,
     transfer_table,
 )
@@ -434,7 +432,7 @@ class _Page:
     status: pd.DataFrame
     claims: pd.DataFrame
     transfer: pd.DataFrame
-    chance: str
+    transfer_note: str
     delta: pd.DataFrame
     best: pd.DataFrame
     per_language: dict[str, pd.DataFrame]
@@ -462,7 +460,7 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
              f'<p class="note">A gain of at least {LARGE_GAIN:g} points is "large"; below {NO_GAIN:g} point is '
              '"no gain". Deltas are against the none row.</p>',
              '<h2 id="transfer">Transfer (rows: intermediate task; columns: targets, groups, XTREME)</h2>',
-             _html_table(page.transfer), f'<p class="note">{escape(MEAN_STD_NOTE)} {escape(page.chance)}</p>',
+             _html_table(page.transfer), f'<p class="note">{escape(page.transfer_note)}</p>',
              _image(results, tables / "heatmap_transfer.png", "heatmap of the transfer table"),
              f'<h2 id="delta">Gain over {BASELINE_ROW} (points)</h2>', _html_table(page.delta),
              f'<p class="note">{escape(DELTA_NOTE)}</p>',
@@ -572,7 +570,7 @@ def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Seq
         status=status_matrix(status, grid),
         claims=_as_text(claims),
         transfer=mean_std_frame(transfer, std),
-        chance=chance_note(chance_levels(scores, targets)),
+        transfer_note=transfer_note(scores, targets),
         delta=delta_frame(delta, significant),
         best=_as_text(best_table(transfer), signed=["delta"]),
         per_language={t: _as_text(df) for t, df in per_language.items()},
