@@ -3,17 +3,21 @@
 The tokenizer is a SentencePiece-style Unigram model (the same family as XLM-R's) in the Rust
 `tokenizers` backend, with XLM-R's special tokens and ids, so offsets and word ids behave as they do
 for `xlm-roberta-large`; the model is `XLMRobertaForMaskedLM`, only smaller.
+
+Both are the same, bit for bit, every time they are trained from the same corpus on the same machine
+(`canonical_pieces` says how the tokenizer is made so).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import SentencePieceUnigramTokenizer, pre_tokenizers
+from tokenizers import SentencePieceUnigramTokenizer, models, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
 from tqdm import tqdm
 from transformers import (
@@ -45,12 +49,46 @@ class TinyModel:
     seed: int = 0
 
 
+# The Unigram trainer's score step between the required characters that pruning left out of the model
+# (tokenizers' `UnigramTrainer::finalize`: min score + 0.0001 per character, in HashSet order).
+_REQUIRED_CHAR_STEP = 1e-4
+_SCORE_DECIMALS = 6  # the trainer's run-to-run noise is ~1e-14; segmentation needs far less precision
+
+
+def canonical_pieces(pieces: list[tuple[str, float]], n_special: int) -> list[tuple[str, float]]:
+    """The trained Unigram vocabulary in an order and with scores that do not depend on the trainer's
+    iteration order.
+
+    `tokenizers`' Unigram trainer is not reproducible run to run, single-threaded too: it counts the
+    corpus' words in a Rust HashMap (randomly seeded per process), so the EM sums run in a random order
+    and the scores differ in their last digits, near-equal pieces swap places and ids; and it gives the
+    required characters that pruning dropped the scores min + k x 0.0001 in HashSet order. The piece set
+    itself is stable. So: the dropped characters get those scores in code-point order, every score is
+    rounded to `_SCORE_DECIMALS` decimals, and the pieces after the special tokens are numbered by
+    (score descending, piece).
+    """
+    special, rest = pieces[:n_special], pieces[n_special:]
+    low = min(score for _, score in rest)
+    steps = {p: (score - low) / _REQUIRED_CHAR_STEP for p, score in rest if len(p) == 1}
+    on_grid = {p: round(k) for p, k in steps.items() if abs(k - round(k)) < 1e-6}
+    run = next(k for k in range(len(on_grid) + 1) if k not in on_grid.values())  # the steps 0, 1, ... run - 1
+    dropped = {p: k for p, k in on_grid.items() if k < run}
+    reassigned = dict(zip(sorted(dropped), sorted(dropped.values()), strict=True))
+    scored = [(p, round(low + reassigned[p] * _REQUIRED_CHAR_STEP if p in reassigned else score, _SCORE_DECIMALS))
+              for p, score in rest]
+    return special + sorted(scored, key=lambda piece: (-piece[1], piece[0]))
+
+
 def train_tokenizer(lines: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """A Unigram tokenizer with XLM-R's special tokens and `<s> A </s></s> B </s>` pair template."""
+    """A Unigram tokenizer with XLM-R's special tokens and `<s> A </s></s> B </s>` pair template, the same
+    for the same lines (`canonical_pieces`)."""
     sp = SentencePieceUnigramTokenizer()
     sp.train_from_iterator(lines, vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
                            show_progress=False)
     backend = sp._tokenizer
+    trained = json.loads(backend.to_str())["model"]
+    pieces = canonical_pieces([(p, s) for p, s in trained["vocab"]], len(SPECIAL_TOKENS))
+    backend.model = models.Unigram(pieces, unk_id=trained["unk_id"], byte_fallback=False)
     # XLM-R's pipeline splits on white space before Metaspace, so offsets never cover the space before a word
     backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), backend.pre_tokenizer])
     backend.post_processor = TemplateProcessing(
