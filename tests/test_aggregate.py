@@ -215,7 +215,7 @@ def test_write_tables_from_the_results_tree(tmp_path: Path) -> None:
     for (intermediate, target, seed), cell in frame.groupby(["intermediate", "target", "seed"]):
         rows = cell[["language", "split", "metric", "value"]].assign(n_examples=10).to_dict("records")
         path = scores_path(results, intermediate, target, int(seed))
-        write_scores(rows, path, model="m", steps=1, wall_seconds=1.0, device="cpu")
+        write_scores(rows, path, model="m", steps=1, wall_seconds=1.0, device="cpu", run_facts={})
     scores = read_scores(results / "scores")
     # pandas' own reading of the tree (categorical partition columns) gives the same table.
     direct = transfer_table(pd.read_parquet(results / "scores"), ROWS, TARGETS)

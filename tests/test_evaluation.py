@@ -4,11 +4,13 @@ end by the official metrics; and the retrieval targets evaluated from an encoder
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tests.conftest import sentences
 from xstilts import metrics
@@ -144,11 +146,14 @@ def test_retrieval_targets_from_an_encoder(tiny_encoder: Path, tmp_path: Path) -
     prepare_target("bucc", ["de"], data / "bucc", Sources(local={"bucc": FIXTURES / "local" / "bucc2018"}))
     settings = {"max_length": 64, "batch_size": 4, "k": 2}
     scores = evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bucc.parquet",
-                           hparams={}, retrieval_settings=settings)
+                           hparams={}, retrieval_settings=settings, seed=3)
     assert set(zip(scores["split"], scores["metric"], strict=True)) == {
         (s, m) for s in ("validation", "test") for m in ("precision", "recall", "f1")}
     assert scores["value"].between(0, 100).all()
     assert dict(zip(scores["split"], scores["n_examples"], strict=True)) == {"validation": 2, "test": 1}
+    facts = json.loads(pd.read_parquet(tmp_path / "bucc.parquet")["run_facts"].iat[0])  # what it was made with
+    assert facts["seed"] == 3 and facts["deterministic"] is False and facts["device"] == "cpu"
+    assert facts["versions"]["torch"] == torch.__version__ and facts["threads"]["torch"] == torch.get_num_threads()
 
     copies = pd.DataFrame({"source": sentences(12, seed=7), "target": sentences(12, seed=7)})
     assert copies["source"].is_unique
@@ -156,6 +161,6 @@ def test_retrieval_targets_from_an_encoder(tiny_encoder: Path, tmp_path: Path) -
     copies.to_parquet(data / "tatoeba" / "validation" / "de.parquet")
     (data / "tatoeba" / "meta.json").write_text('{"languages": ["de"], "rows": {"validation": {"de": 12}}}')
     scores = evaluate_cell(target="tatoeba", model_dir=tiny_encoder, data_dir=data,
-                           out=tmp_path / "tatoeba.parquet", hparams={}, retrieval_settings=settings)
+                           out=tmp_path / "tatoeba.parquet", hparams={}, retrieval_settings=settings, seed=3)
     assert scores[["split", "metric", "value", "n_examples"]].to_dict("records") == [
         {"split": "validation", "metric": "accuracy", "value": 100.0, "n_examples": 12}]

@@ -109,7 +109,8 @@ def test_every_target_language_has_metadata() -> None:
 def _write(results: Path, row: str, target: str, seed: int, split: str, metric: str, **values: float) -> None:
     rows = [{"language": lang, "split": split, "metric": metric, "value": float(v), "n_examples": 10}
             for lang, v in values.items()]
-    write_scores(rows, scores_path(results, row, target, seed), model="m", steps=1, wall_seconds=36.0, device="cpu")
+    write_scores(rows, scores_path(results, row, target, seed), model="m", steps=1, wall_seconds=36.0, device="cpu",
+                 run_facts={})
 
 
 def _language_scores(results: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from xstilts.results_io import (
     write_text,
 )
 
-RUN = {"model": "xlm-roberta-large", "steps": 100, "wall_seconds": 12.5, "device": "NVIDIA H100"}
+RUN = {"model": "xlm-roberta-large", "steps": 100, "wall_seconds": 12.5, "device": "NVIDIA H100",
+       "run_facts": {"seed": 1, "threads": {"torch": 8}}}
 
 
 def _row(language: str, value: float, split: str = "test", metric: str = "accuracy") -> dict:
@@ -111,6 +113,7 @@ def test_write_scores_exact_columns_and_dtypes(tmp_path: Path) -> None:
     assert str(df["steps"].dtype) == "int64" and str(df["wall_seconds"].dtype) == "float64"
     assert df["language"].tolist() == ["en", "de"] and df["value"].tolist() == [80.0, 70.5]
     assert set(df["device"]) == {"NVIDIA H100"} and set(df["steps"]) == {100}
+    assert [json.loads(f) for f in df["run_facts"]] == [RUN["run_facts"]] * 2
 
 
 @pytest.mark.parametrize(
@@ -188,7 +191,7 @@ def test_manifest_row_and_collect(tmp_path: Path) -> None:
     (ckpt / "model-00001.safetensors").write_bytes(b"abc")
     (ckpt / "model-00002.safetensors").write_bytes(b"defg")
     (ckpt / "config.json").write_text("{}")  # not counted
-    row = manifest_row(ckpt, phase="intermediate", task="mnli", step=500, dev_metric=85.25)
+    row = manifest_row(ckpt, phase="intermediate", task="mnli", step=500, dev_metric=85.25, run_facts={"seed": 1})
     assert row["path"] == "results/checkpoints/phase2/mnli"
     assert row["bytes"] == 3 + 4
     assert row["sha256"] == hashlib.sha256(b"abcdefg").hexdigest()  # contents in name order
@@ -197,7 +200,7 @@ def test_manifest_row_and_collect(tmp_path: Path) -> None:
     other = results / "checkpoints" / "phase3" / "none" / "squad"
     other.mkdir(parents=True)
     (other / "model.safetensors").write_bytes(b"xyz")
-    row2 = manifest_row(other, phase="target", task="squad", step=10, dev_metric=70.0)
+    row2 = manifest_row(other, phase="target", task="squad", step=10, dev_metric=70.0, run_facts={"seed": 2})
     assert row2["sha256"] == hashlib.sha256(b"xyz").hexdigest()
     write_manifest([row2], other / "manifest.parquet")
     hidden = results / "checkpoints" / ".phase3.tmp"
@@ -211,15 +214,16 @@ def test_manifest_row_and_collect(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(collect_manifests(results / "checkpoints"), df)
     assert df["path"].tolist() == ["results/checkpoints/phase2/mnli", "results/checkpoints/phase3/none/squad"]
     assert df["step"].tolist() == [500, 10] and str(df["bytes"].dtype) == "int64"
+    assert [json.loads(f)["seed"] for f in df["run_facts"]] == [1, 2]
 
 
 def test_manifest_edge_cases(tmp_path: Path) -> None:
     bare = tmp_path / "ckpt"
     bare.mkdir()
     with pytest.raises(FileNotFoundError):
-        manifest_row(bare, phase="target", task="xnli", step=1, dev_metric=1.0)
+        manifest_row(bare, phase="target", task="xnli", step=1, dev_metric=1.0, run_facts={})
     (bare / "model.safetensors").write_bytes(b"1")
-    row = manifest_row(bare, phase="target", task="xnli", step=1, dev_metric=1.0)
+    row = manifest_row(bare, phase="target", task="xnli", step=1, dev_metric=1.0, run_facts={})
     assert row["path"] == bare.as_posix()  # no `checkpoints` ancestor: the path as given
     with pytest.raises(ValueError):
         write_manifest([{**row, "extra": 1}], bare / "manifest.parquet")

@@ -30,7 +30,8 @@ TRACEBACK = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueE
 
 def _scores(results: Path, row: str, target: str, *, wall: float, device: str) -> None:
     rows = [{"language": "en", "split": "test", "metric": "accuracy", "value": 50.0, "n_examples": 4}]
-    write_scores(rows, scores_path(results, row, target, 1), model="m", steps=3, wall_seconds=wall, device=device)
+    write_scores(rows, scores_path(results, row, target, 1), model="m", steps=3, wall_seconds=wall, device=device,
+                 run_facts={})
 
 
 def _log(path: Path, text: str) -> None:

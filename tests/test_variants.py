@@ -78,6 +78,8 @@ def test_mlm_mixed_training_keeps_only_the_encoder(tiny_encoder: Path, tmp_path:
 
     weights = load_file(str(out / "model.safetensors"))
     assert weights and not [k for k in weights if "lm_head" in k]  # the phase-(ii) head is thrown away
+    facts = json.loads(pd.read_parquet(out / "manifest.parquet")["run_facts"].iat[0])
+    assert facts["seed"] == 0 and facts["processes"] == 1 and "transformers" in facts["versions"]
 
 
 def test_translations_are_added_to_the_english_training_split(tmp_path: Path) -> None:

@@ -79,8 +79,33 @@ def test_small_grid_fills_every_cell_and_table(small_grid: Path) -> None:
         "none/mnli", "none/pawsx", "sst2/mnli", "sst2/pawsx"]
 
 
+SCORE_KEYS = ["intermediate", "target", "seed", "language", "split", "metric"]
+
+
+def weights(results: Path) -> dict[str, bytes]:
+    """Every weight file and tokenizer of a grid's models (phase i, ii and iii), by path."""
+    files = [*results.glob("base_model/*.safetensors"), *results.glob("base_model/tokenizer.json"),
+             *results.glob("checkpoints/**/*.safetensors")]
+    return {str(p.relative_to(results)): p.read_bytes() for p in files}
+
+
+def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path,
+                                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """From clean folders, the same command twice: every score and every model's weights bit for bit."""
+    work = tmp_path_factory.mktemp("again")
+    (work / "overlay.yaml").write_text(OVERLAY)
+    run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work)])
+    first, second = (pd.read_parquet(r / "scores")[[*SCORE_KEYS, "value"]] for r in (small_grid, work / "results"))
+    pd.testing.assert_frame_equal(first.sort_values(SCORE_KEYS, ignore_index=True),
+                                  second.sort_values(SCORE_KEYS, ignore_index=True), check_exact=True)
+    before, after = weights(small_grid), weights(work / "results")
+    assert len(before) == 1 + 1 + 2 + 4 and before.keys() == after.keys()  # base model, tokenizer, ii, iii
+    assert [name for name in before if before[name] != after[name]] == []
+
+
 def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Path) -> None:
     before = snapshot(small_grid)
+    values_before = pd.read_parquet(small_grid / "scores")
     work = small_grid.parent
     run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", "--results", "results",
          *snakemake_args(work)])
@@ -95,6 +120,9 @@ def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Pat
                           "checkpoints/target/none", "checkpoints/target/sst2/pawsx", "data/", "demo/")
     touched_elsewhere = [p for p in changed if p.startswith(untouched_prefixes)]
     assert touched_elsewhere == []
+    # Retrained and evaluated again, the cell has the same numbers (reproducible bit for bit).
+    pd.testing.assert_frame_equal(values_before[[*SCORE_KEYS, "value"]],
+                                  pd.read_parquet(small_grid / "scores")[[*SCORE_KEYS, "value"]], check_exact=True)
 
 
 def test_failed_cell_leaves_the_partial_grid_tables_and_report(small_grid: Path) -> None:

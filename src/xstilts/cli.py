@@ -17,6 +17,7 @@ from typing import Any
 from xstilts.catalogue import NAME_PATTERN
 
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: state saved; run the job again to resume
+DETERMINISTIC_HELP = "deterministic kernels only (slower on GPUs; config `deterministic`)"
 
 
 def _json(text: str) -> Any:
@@ -96,7 +97,7 @@ def cmd_train(a: argparse.Namespace) -> int | None:
     summary = train_phase(phase=a.phase, tasks=a.tasks, init=a.init, data_dir=a.data, out=a.out,
                           state_dir=a.state, hparams=a.hparams, seed=a.seed, sampling=Sampling(**a.sampling),
                           mlm=MLMMix(**a.mlm) if a.mlm else None, save_every=a.save_every,
-                          stop_after=a.stop_after)
+                          stop_after=a.stop_after, deterministic=a.deterministic)
     if int(os.environ.get("RANK", "0")) == 0:  # one summary line, from the first of the processes
         print(json.dumps(summary))
 
@@ -105,7 +106,8 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from xstilts.jobs import evaluate_cell
 
     scores = evaluate_cell(target=a.target, model_dir=a.model, data_dir=a.data, out=a.out,
-                           hparams=a.hparams, retrieval_settings=a.retrieval)
+                           hparams=a.hparams, retrieval_settings=a.retrieval, seed=a.seed,
+                           deterministic=a.deterministic)
     print(scores.to_string(index=False))
 
 
@@ -225,6 +227,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--save-every", type=int, default=0)
     s.add_argument("--nproc", type=int, default=1, help="processes (GPUs) for data parallelism, via torchrun")
     s.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
+    s.add_argument("--deterministic", action="store_true", help=DETERMINISTIC_HELP)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="score one cell: every language of one target")
@@ -234,6 +237,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--hparams", type=_json, default={})
     s.add_argument("--retrieval", type=_json, default={})
+    s.add_argument("--seed", type=int, default=1, help="the cell's seed (recorded in the run facts)")
+    s.add_argument("--deterministic", action="store_true", help=DETERMINISTIC_HELP)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("aggregate", help="transfer tables and heatmaps from every scores.parquet")

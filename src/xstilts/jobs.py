@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 
-from xstilts import retrieval
+from xstilts import provenance, retrieval
 from xstilts.catalogue import TARGETS
 from xstilts.data import bitext_sides, read_meta
 from xstilts.errors import DataError
@@ -41,8 +41,11 @@ from xstilts.results_io import atomic_path, manifest_row, write_manifest, write_
 from xstilts.training import HParams, Sampling, TaskData, train, write_log
 
 
-def device() -> torch.device:
-    """This process's GPU when there is one (TF32 matmuls on), else the CPU."""
+def device(deterministic: bool = False) -> torch.device:
+    """This process's GPU when there is one (TF32 matmuls on), else the CPU; with `deterministic`,
+    deterministic kernels only (`provenance.use_deterministic_kernels`)."""
+    if deterministic:
+        provenance.use_deterministic_kernels()
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -135,18 +138,20 @@ def _manifest(tmp: Path, out: Path, **fields: Any) -> None:
 def init_untrained(*, like: Path, out: Path, seed: int) -> None:
     """The untrained control's phase-(ii) checkpoint: `like` with random weights, and its manifest."""
     encoder, tokenizer = random_encoder(like, seed)
+    facts = provenance.run_facts(seed=seed, deterministic=False, device="cpu")
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         save_encoder(encoder, tokenizer, tmp)
-        _manifest(tmp, out, phase="intermediate", task="untrained", step=0, dev_metric=math.nan)
+        _manifest(tmp, out, phase="intermediate", task="untrained", step=0, dev_metric=math.nan, run_facts=facts)
 
 
 def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out: Path, state_dir: Path,
                 hparams: Mapping[str, Mapping[str, Any]], seed: int, sampling: Sampling | None = None,
-                mlm: MLMMix | None = None, save_every: int = 0, stop_after: int | None = None) -> dict[str, Any]:
+                mlm: MLMMix | None = None, save_every: int = 0, stop_after: int | None = None,
+                deterministic: bool = False) -> dict[str, Any]:
     """Phase (ii) (`intermediate`: keep the encoder) or (iii) (`target`: keep encoder and head)."""
     start = time.perf_counter()
-    dev = device()
+    dev = device(deterministic)
     extra = {}
     dropout = HParams.from_dict(dict(hparams[tasks[0]])).dropout  # the whole model's, as the config says
     if mlm is None:
@@ -174,8 +179,10 @@ def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out
                 else:
                     save_model(model, tokenizer, tmp)
                 write_log(run, tmp / "training_log.parquet")
+                facts = provenance.run_facts(seed=seed, deterministic=deterministic, device=device_name(dev),
+                                             processes=int(os.environ.get("WORLD_SIZE", "1")))
                 _manifest(tmp, out, phase=phase, task="+".join(tasks), step=run.best_step,
-                          dev_metric=run.best_metric)
+                          dev_metric=run.best_metric, run_facts=facts)
             shutil.rmtree(state_dir, ignore_errors=True)
     return {"steps": run.step, "best_step": run.best_step, "dev_metric": run.best_metric,
             "seconds": time.perf_counter() - start}
@@ -234,10 +241,13 @@ def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, 
 
 
 def evaluate_cell(*, target: str, model_dir: Path, data_dir: Path, out: Path,
-                  hparams: Mapping[str, Any], retrieval_settings: Mapping[str, Any]) -> pd.DataFrame:
-    """Every language and split of one target, from one loaded model, into one `scores.parquet`."""
+                  hparams: Mapping[str, Any], retrieval_settings: Mapping[str, Any], seed: int,
+                  deterministic: bool = False) -> pd.DataFrame:
+    """Every language and split of one target, from one loaded model, into one `scores.parquet`.
+
+    `seed` is the cell's (evaluation draws nothing at random; it goes into the run facts)."""
     start = time.perf_counter()
-    dev = device()
+    dev = device(deterministic)
     folder = data_dir / target
     meta = read_meta(folder)
     if TARGETS[target].family == "retrieval":
@@ -245,8 +255,9 @@ def evaluate_cell(*, target: str, model_dir: Path, data_dir: Path, out: Path,
     else:
         rows = _classic_rows(target, model_dir, folder, meta, HParams.from_dict(dict(hparams)), dev)
     steps = _trained_steps(model_dir)
+    facts = provenance.run_facts(seed=seed, deterministic=deterministic, device=device_name(dev))
     write_scores(rows, out, model=str(model_dir), steps=steps, wall_seconds=time.perf_counter() - start,
-                 device=device_name(dev))
+                 device=device_name(dev), run_facts=facts)
     return pd.DataFrame(rows)
 
 

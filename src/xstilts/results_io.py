@@ -12,12 +12,13 @@ reads the whole grid with them as partition columns.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ SCORE_SCHEMA = pa.schema(
         ("steps", pa.int64()),
         ("wall_seconds", pa.float64()),
         ("device", pa.string()),
+        ("run_facts", pa.string()),  # JSON (`provenance.run_facts`): seed, threads, versions, ...
     ]
 )
 SCORE_COLUMNS: tuple[str, ...] = tuple(SCORE_SCHEMA.names)
@@ -58,6 +60,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("dev_metric", pa.float64()),
         ("bytes", pa.int64()),
         ("sha256", pa.string()),
+        ("run_facts", pa.string()),
     ]
 )
 MANIFEST_COLUMNS: tuple[str, ...] = tuple(MANIFEST_SCHEMA.names)
@@ -175,11 +178,13 @@ def _score_row_error(row: Any) -> str | None:
     return None
 
 
-def write_scores(rows: list[dict], path: Path, *, model: str, steps: int, wall_seconds: float, device: str) -> None:
+def write_scores(rows: list[dict], path: Path, *, model: str, steps: int, wall_seconds: float, device: str,
+                 run_facts: Mapping[str, Any]) -> None:
     """Validate one cell's score rows and write them atomically as `scores.parquet`.
 
     Each row holds exactly language, split, metric, value (finite, 0-100 scale; NaN is refused)
-    and n_examples; the run facts are the same for every row. (language, split, metric) is unique.
+    and n_examples; the run facts (model, steps, wall seconds, device and the JSON `run_facts`) are the
+    same for every row. (language, split, metric) is unique.
     """
     if not rows:
         raise ValueError(f"{path}: no score rows")
@@ -202,6 +207,7 @@ def write_scores(rows: list[dict], path: Path, *, model: str, steps: int, wall_s
             "steps": int(steps),
             "wall_seconds": float(wall_seconds),
             "device": str(device),
+            "run_facts": json.dumps(dict(run_facts), sort_keys=True),
         }
     )
     _write_table(pa.Table.from_pandas(df, schema=SCORE_SCHEMA, preserve_index=False), path)
@@ -247,11 +253,13 @@ def _manifest_path_str(checkpoint_dir: Path) -> str:
     return Path(checkpoint_dir).as_posix()
 
 
-def manifest_row(checkpoint_dir: Path, *, phase: str, task: str, step: int, dev_metric: float) -> dict:
+def manifest_row(checkpoint_dir: Path, *, phase: str, task: str, step: int, dev_metric: float,
+                 run_facts: Mapping[str, Any]) -> dict:
     """One manifest row for a checkpoint directory.
 
     bytes: the summed size of its `*.safetensors` files; sha256: one digest over their contents
-    concatenated in name order (for a single file, what `sha256sum model.safetensors` prints).
+    concatenated in name order (for a single file, what `sha256sum model.safetensors` prints);
+    run_facts: what the checkpoint was made with, as JSON.
     """
     weights = sorted(Path(checkpoint_dir).glob("*.safetensors"))
     if not weights:
@@ -269,6 +277,7 @@ def manifest_row(checkpoint_dir: Path, *, phase: str, task: str, step: int, dev_
         "dev_metric": float(dev_metric),
         "bytes": sum(f.stat().st_size for f in weights),
         "sha256": digest.hexdigest(),
+        "run_facts": json.dumps(dict(run_facts), sort_keys=True),
     }
 
 

@@ -123,7 +123,8 @@ def run_step(grid: Grid, step: Step) -> Path:
         evaluate_cell(target=step.task, model_dir=Path(grid.cell_model(step.row, step.task, step.seed)),
                       data_dir=grid.results / "data" / "eval", out=out,
                       hparams=grid.hparams(trainset) if trainset else {},
-                      retrieval_settings=config.get("retrieval", {}))
+                      retrieval_settings=config.get("retrieval", {}), seed=step.seed,
+                      deterministic=bool(config.get("deterministic")))
         return out
     seed = f"seed={step.seed}"
     mlm = None
@@ -137,7 +138,7 @@ def run_step(grid: Grid, step: Step) -> Path:
     train_phase(phase=phase, tasks=tasks, init=Path(init), data_dir=grid.results / "data" / "train", out=out,
                 state_dir=Path(state), hparams={t: grid.hparams(t) for t in tasks}, seed=step.seed,
                 sampling=Sampling(**config.get("multitask", {})), mlm=MLMMix(**mlm) if mlm else None,
-                save_every=config["training"].get("save_every", 0))
+                save_every=config["training"].get("save_every", 0), deterministic=bool(config.get("deterministic")))
     return out
 
 

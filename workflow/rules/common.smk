@@ -12,6 +12,8 @@ GRID = Grid(config)
 R = str(GRID.results)
 TABLES = [f"{R}/tables/transfer.md", f"{R}/tables/delta.md"]
 REPORT = [f"{R}/README.md", f"{R}/report.html"]
+# config `deterministic`: training and evaluation with deterministic kernels only (GPU runs; see README)
+DETERMINISTIC = "--deterministic" if config.get("deterministic") else ""
 
 
 def alternatives(names):

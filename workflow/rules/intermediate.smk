@@ -23,6 +23,7 @@ rule train_intermediate:
         state=lambda wildcards: GRID.state("intermediate", wildcards.row, f"seed={wildcards.seed}"),
         save_every=config["training"].get("save_every", 0),
         nproc=job_processes("train_intermediate"),
+        deterministic=DETERMINISTIC,
     threads: job_threads("train_intermediate")
     resources:
         **job_resources("train_intermediate"),
@@ -34,7 +35,7 @@ rule train_intermediate:
         "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 exec xstilts train --phase intermediate --tasks {params.tasks} --init {input.encoder}"
         " --data {params.data} --out {output} --state {params.state} --hparams {params.hparams:q}"
         " --sampling {params.sampling:q} --mlm {params.mlm:q} --seed {wildcards.seed} --save-every {params.save_every} --nproc {params.nproc}"
-        " > {log} 2>&1"
+        " {params.deterministic} > {log} 2>&1"
 
 
 rule init_untrained:

@@ -16,6 +16,7 @@ rule train_target:
         ),
         save_every=config["training"].get("save_every", 0),
         nproc=job_processes("train_target"),
+        deterministic=DETERMINISTIC,
     threads: job_threads("train_target")
     resources:
         **job_resources("train_target"),
@@ -26,7 +27,7 @@ rule train_target:
     shell:
         "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 exec xstilts train --phase target --tasks {wildcards.trainset} --init {input.encoder}"
         " --data {params.data} --out {output} --state {params.state} --hparams {params.hparams:q}"
-        " --seed {wildcards.seed} --save-every {params.save_every} --nproc {params.nproc} > {log} 2>&1"
+        " --seed {wildcards.seed} --save-every {params.save_every} --nproc {params.nproc} {params.deterministic} > {log} 2>&1"
 
 
 rule evaluate:
@@ -38,6 +39,7 @@ rule evaluate:
         data=f"{R}/data/eval",
         hparams=eval_hparams,
         retrieval=json.dumps(config.get("retrieval", {})),
+        deterministic=DETERMINISTIC,
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
@@ -47,4 +49,5 @@ rule evaluate:
         f"{R}/logs/evaluate/{{row}}/{{target}}/seed={{seed}}.log",
     shell:
         "OMP_NUM_THREADS={threads} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 xstilts evaluate --target {wildcards.target} --model {input.model} --data {params.data}"
-        " --out {output} --hparams {params.hparams:q} --retrieval {params.retrieval:q} > {log} 2>&1"
+        " --out {output} --hparams {params.hparams:q} --retrieval {params.retrieval:q} --seed {wildcards.seed}"
+        " {params.deterministic} > {log} 2>&1"
