@@ -99,7 +99,8 @@ def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path
     pd.testing.assert_frame_equal(first.sort_values(SCORE_KEYS, ignore_index=True),
                                   second.sort_values(SCORE_KEYS, ignore_index=True), check_exact=True)
     before, after = weights(small_grid), weights(work / "results")
-    assert len(before) == 1 + 1 + 2 + 4 and before.keys() == after.keys()  # base model, tokenizer, ii, iii
+    # base model and tokenizer, sst2's phase-(ii) encoder, 4 phase-(iii) models with their heads
+    assert len(before) == 1 + 1 + 1 + 4 * 2 and before.keys() == after.keys()
     assert [name for name in before if before[name] != after[name]] == []
 
 

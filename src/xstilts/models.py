@@ -122,11 +122,17 @@ def _dropout(dropout: float | None) -> dict[str, float]:
     return {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
 
 
+LOAD_SEED = 0  # weights a checkpoint lacks (an MLM checkpoint has no pooler) are drawn from this seed
+
+
 def load_encoder(path: str | Path, dropout: float | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """An encoder and its tokenizer from a local folder (jobs run offline) or a hub id; `dropout`
-    replaces the checkpoint's own."""
+    replaces the checkpoint's own. Weights the checkpoint lacks are initialised from LOAD_SEED, without
+    touching the caller's random state, so a loaded encoder is the same every time."""
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    encoder = AutoModel.from_pretrained(str(path), **_dropout(dropout))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(LOAD_SEED)
+        encoder = AutoModel.from_pretrained(str(path), **_dropout(dropout))
     return encoder, tokenizer
 
 
