@@ -94,9 +94,10 @@ def decode_spans(df: pd.DataFrame, features: Features, outputs: list[Any], *, n_
 
 def score_table(model: TransferModel, task: str, df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, *,
                 family: str, metric: str, labels: list[str], language: str = "en", qa_style: str = "squad",
-                max_length: int, doc_stride: int = 128, batch_size: int = 64,
+                seqeval: str = "1.2.2", max_length: int, doc_stride: int = 128, batch_size: int = 64,
                 device: torch.device) -> dict[str, float]:
-    """Metrics (0-100) of the model's predictions on one normalised table."""
+    """Metrics (0-100) of the model's predictions on one normalised table; a tagging F1 as the named
+    seqeval version computes it (`metrics.TAG_F1`)."""
     feats = tokenise(family, df, tokenizer, max_length, doc_stride=doc_stride, train=False)
     outputs = predict(model, task, feats, pad_id=tokenizer.pad_token_id, batch_size=batch_size, device=device)
     if family in ("classification", "multiple_choice"):
@@ -107,7 +108,7 @@ def score_table(model: TransferModel, task: str, df: pd.DataFrame, tokenizer: Pr
         golds = [[labels[t] for t in tags[: len(p)]] for tags, p in zip(df["tags"], preds, strict=True)]
         if metric == "token_accuracy":
             return {"token_accuracy": metrics.token_accuracy(preds, golds)}
-        return {"f1": metrics.seqeval_f1(preds, golds)}
+        return {"f1": metrics.TAG_F1[seqeval](preds, golds)}
     answers = decode_spans(df, feats, outputs, allow_empty=qa_style == "squad_v2")
     refs = dict(zip(df["id"], df["answer_texts"].map(list), strict=True))
     if qa_style == "mlqa":

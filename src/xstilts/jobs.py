@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from xstilts import retrieval
-from xstilts.catalogue import TARGETS
+from xstilts.catalogue import DATASETS, TARGETS
 from xstilts.data import bitext_sides, read_meta
 from xstilts.errors import DataError
 from xstilts.evaluation import qa_style, score_table
@@ -98,7 +98,7 @@ def load_task(name: str, data_dir: Path, tokenizer: Any, hp: HParams) -> TaskDat
     meta = read_meta(folder)
     feats = cached_features(folder, meta["family"], tokenizer, hp)
     return TaskData(name, meta["family"], meta["metric"], meta["labels"], feats,
-                    pd.read_parquet(folder / "dev.parquet"), hp, qa_style(name))
+                    pd.read_parquet(folder / "dev.parquet"), hp, qa_style(name), DATASETS[name].seqeval)
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,7 @@ def _classic_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, An
             df = pd.read_parquet(folder / split / f"{lang}.parquet")
             scores = score_table(model, spec.trainset, df, tokenizer, family=spec.family, metric=spec.metric,
                                  labels=meta["labels"], language=lang, qa_style=qa_style(target),
+                                 seqeval=spec.seqeval,
                                  max_length=hp.max_length, doc_stride=hp.doc_stride,
                                  batch_size=hp.eval_batch_size, device=dev)
             rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(df)}
