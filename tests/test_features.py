@@ -1,6 +1,6 @@
 """Tokenisation of the fixture tables: tagging alignment (first sub-token labelled, exact mapping back to
-words, long sentences in windows of whole words), QA windows (the answer labelled in the window that holds it, exact offsets, stride and max-context
-bookkeeping, long questions) and multiple-choice rows."""
+words, long sentences in windows of whole words), QA windows (the answer labelled in the window that holds
+it, exact offsets, stride and max-context bookkeeping, long questions) and multiple-choice rows."""
 
 from __future__ import annotations
 
@@ -88,10 +88,11 @@ def test_long_sentence_is_split_into_windows_of_whole_words(tok) -> None:
     assert 0 < len(first) < len(words) and first == list(range(len(first)))  # a prefix of the words
     assert feats.columns["example_index"][0] == 0 and set(feats.columns["example_index"][1:]) == {1}
     windows = [[w for w in dict.fromkeys(word_ids) if w >= 0] for word_ids in feats.columns["word_ids"][1:]]
-    assert len(windows) > 2 and sum(windows, []) == list(range(len(words)))  # each word once, in order
+    assert len(windows) > 2
+    assert [w for window in windows for w in window] == list(range(len(words)))  # each word once, in order
     length = {w: len(tok(w, add_special_tokens=False)["input_ids"]) for w in words}
     budget = 16 - tok.num_special_tokens_to_add(pair=False)
-    for window, following in zip(windows, windows[1:], strict=False):
+    for window, following in pairwise(windows):
         assert sum(length[words[w]] for w in window) + length[words[following[0]]] > budget  # as long as fits
     assert all(len(ids) <= 16 for ids in feats.columns["input_ids"])
     labels = sentence_labels(feats, [np.array(labels) for labels in feats.columns["labels"]], len(df))
