@@ -154,6 +154,39 @@ def test_margin_scores_match_brute_force_in_blocks(monkeypatch):
     assert np.allclose(n.backward_score, np.take_along_axis(margin.T, bwd_idx, axis=1), atol=1e-5)
 
 
+def test_tatoeba_ties_go_to_the_lowest_index():
+    """Foreign sentences 0 and 1 are the same vector; English 0 is nearest to both: faiss (XTREME) takes
+    index 0, right. English 1 is nearest to foreign 2: wrong either way. 4 of 5 right."""
+    a, b, c, d = np.eye(4, dtype=np.float32)
+    foreign = np.stack([a, a, b, c, d])
+    english = np.stack([a, b + 0.1 * a, b, c, d])
+    assert tatoeba_accuracy(english, foreign) == pytest.approx(80.0)
+
+
+def test_neighbours_of_duplicated_vectors_rank_by_lowest_index(monkeypatch):
+    """Many exact ties (a few distinct vectors, repeated): the k-NN lists both ways are those of a sort
+    by similarity, then index, also across blocks. Unit vectors of four entries +-1/2: every cosine is a
+    multiple of 1/4, exact whatever the order of the sums."""
+    rng = np.random.default_rng(3)
+
+    def vectors(distinct: int, n: int) -> np.ndarray:
+        v = np.zeros((distinct, 8))
+        for row in v:
+            row[rng.choice(8, size=4, replace=False)] = rng.choice([-0.5, 0.5], size=4)
+        return v[rng.integers(0, distinct, size=n)]
+
+    source, target = vectors(6, 37), vectors(4, 29)
+    cos = source @ target.T
+
+    def ranked(sim: np.ndarray) -> np.ndarray:  # per row: by decreasing similarity, equal ones by index
+        return np.array([np.lexsort((np.arange(len(row)), -row))[:4] for row in sim])
+
+    monkeypatch.setattr("xstilts.retrieval._BLOCK_ELEMENTS", 5 * 29)  # blocks of 5 source rows
+    n = margin_scores(source, target, k=4)
+    assert (n.forward_index == ranked(cos)).all()
+    assert (n.backward_index == ranked(cos.T)).all()
+
+
 def test_bucc_threshold_on_dev_applied_to_test():
     dev = {(0, 0): 1.6, (1, 1): 1.4, (2, 5): 1.2, (3, 3): 1.1, (4, 9): 0.9}
     dev_gold = {(0, 0), (1, 1), (3, 3), (7, 7)}  # (7, 7) never mined

@@ -6,6 +6,7 @@ included (XTREME's `mean_pool_embedding` with the attention mask). XTREME's Tato
 that layer (`retrieval_layer`).
 
 Neighbour search is exact, by blocked matrix products in torch: faiss is not needed at these sizes.
+Equal similarities (duplicated sentences) rank by lowest index, as faiss returns them.
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def _unit_rows(x: np.ndarray, device: str | torch.device) -> torch.Tensor:
 _Neighbours = tuple[torch.Tensor, torch.Tensor]  # similarities [n, k], indices [n, k], best first
 
 
+def _topk(values: torch.Tensor, k: int) -> _Neighbours:
+    """The k largest entries of each row and their columns, best first, equal values by lowest column
+    (faiss's order; `torch.topk` leaves ties in no set order)."""
+    wide = min(k + 1, values.shape[1])  # one more than k: does a tie cross the k-th place?
+    top, columns = values.topk(wide, dim=1)
+    split = (top[:, -1] == top[:, k - 1]).nonzero()[:, 0] if wide > k else []
+    top, columns = top[:, :k].contiguous(), columns[:, :k].contiguous()
+    if len(split):  # rare: those rows in full
+        top[split], columns[split] = (t[:, :k] for t in values[split].sort(dim=1, descending=True, stable=True))
+    columns, order = columns.sort(dim=1)
+    top, order = top.gather(1, order).sort(dim=1, descending=True, stable=True)
+    return top, columns.gather(1, order)
+
+
 def _knn_both_ways(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[_Neighbours, _Neighbours]:
     """Cosine k nearest neighbours of each row of x among y's rows, and of each row of y among x's.
 
@@ -95,20 +110,20 @@ def _knn_both_ways(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[_Neighbour
     """
     kx, ky = min(k, y.shape[0]), min(k, x.shape[0])
     fwd_sim, fwd_idx = [], []
-    bwd_sim = torch.full((ky, y.shape[0]), -torch.inf, device=x.device)
-    bwd_idx = torch.zeros((ky, y.shape[0]), dtype=torch.long, device=x.device)
+    bwd_sim = torch.full((y.shape[0], ky), -torch.inf, device=x.device)
+    bwd_idx = torch.zeros((y.shape[0], ky), dtype=torch.long, device=x.device)
     step = max(1, _BLOCK_ELEMENTS // y.shape[0])
     for start in range(0, x.shape[0], step):
         sim = x[start:start + step] @ y.T
-        top = sim.topk(kx, dim=1)
-        fwd_sim.append(top.values)
-        fwd_idx.append(top.indices)
-        # merge this block's best sources for every target into the running top k''
-        col = sim.topk(min(ky, sim.shape[0]), dim=0)
-        merged = torch.cat([bwd_sim, col.values]).topk(ky, dim=0)
-        bwd_idx = torch.cat([bwd_idx, col.indices + start]).gather(0, merged.indices)
-        bwd_sim = merged.values
-    return (torch.cat(fwd_sim), torch.cat(fwd_idx)), (bwd_sim.T.contiguous(), bwd_idx.T.contiguous())
+        top, columns = _topk(sim, kx)
+        fwd_sim.append(top)
+        fwd_idx.append(columns)
+        # merge this block's best sources for every target into the running top k'' (the running top,
+        # of lower sources, first: positions order equal values as source indices do)
+        col_sim, col_idx = _topk(sim.T, min(ky, sim.shape[0]))
+        bwd_sim, order = _topk(torch.cat([bwd_sim, col_sim], dim=1), ky)
+        bwd_idx = torch.cat([bwd_idx, col_idx + start], dim=1).gather(1, order)
+    return (torch.cat(fwd_sim), torch.cat(fwd_idx)), (bwd_sim, bwd_idx)
 
 
 def tatoeba_accuracy(source: np.ndarray, target: np.ndarray, *, device: str | torch.device = "cpu") -> float:
