@@ -183,3 +183,25 @@ def test_retrieval_targets_from_an_encoder(tiny_encoder: Path, tmp_path: Path) -
                            out=tmp_path / "tatoeba.parquet", hparams={}, retrieval_settings=settings)
     assert scores[["split", "metric", "value", "n_examples"]].to_dict("records") == [
         {"split": "validation", "metric": "accuracy", "value": 100.0, "n_examples": 12}]
+
+
+def test_bucc_repeated_text_through_evaluate_cell(tiny_encoder: Path, tmp_path: Path) -> None:
+    """The minimal case of `test_bucc_repeated_text_as_xtreme_scores_it` end to end: F1 0 by default
+    (XTREME), 2/3 with `duplicates: jiant`; any pooling and layer mine the one pair there is."""
+    data = tmp_path / "data"
+    table = pd.DataFrame({"source": ["x", "x"], "target": ["cat", "dog"]})
+    for split in ("validation", "test"):
+        (data / "bucc" / split).mkdir(parents=True)
+        table.to_parquet(data / "bucc" / split / "de.parquet")
+    (data / "bucc" / "meta.json").write_text('{"languages": ["de"]}')
+    expected = [({}, 0.0), ({"duplicates": "jiant"}, 200 / 3),
+                ({"duplicates": "jiant", "pooling": "cls", "layer": 1}, 200 / 3)]
+    for settings, f1 in expected:
+        scores = evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bucc.parquet",
+                               hparams={}, retrieval_settings=settings)
+        assert scores.loc[scores["metric"] == "f1", "value"].tolist() == pytest.approx([f1, f1])
+        assert scores["n_examples"].tolist() == [2] * 6
+    with pytest.raises(ValueError, match="pooling='max'; allowed: mean, cls"):
+        evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bad.parquet",
+                      hparams={}, retrieval_settings={"pooling": "max"})
+    assert not (tmp_path / "bad.parquet").exists()

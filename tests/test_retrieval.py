@@ -9,6 +9,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
 from xstilts.retrieval import (
+    Settings,
     best_threshold,
     bucc_f1,
     embed,
@@ -94,6 +95,26 @@ def test_embed_is_the_mean_over_all_tokens_of_one_layer(model, tokenizer):
     assert np.allclose(embed(model, tokenizer, [CORPUS[1]], layer=1, max_length=3)[0], expected, atol=1e-5)
     with pytest.raises(ValueError, match="layer"):
         embed(model, tokenizer, CORPUS, layer=3)
+
+
+def test_cls_pooling_is_the_first_tokens_state(model, tokenizer):
+    """XTREME's `cls_pool_embedding` (its BUCC script): the <s> position of the layer, padding aside."""
+    ids = tokenizer(CORPUS[1], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = model(input_ids=ids, output_hidden_states=True).hidden_states[2][0, 0].numpy()
+    got = embed(model, tokenizer, [CORPUS[1], CORPUS[0]], layer=2, pooling="cls", batch_size=2)[0]
+    assert np.allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, embed(model, tokenizer, [CORPUS[1]], layer=2)[0], atol=1e-3)
+
+
+def test_settings_refuse_unknown_keys_and_values():
+    assert Settings.from_dict({}) == Settings(pooling="mean", layer=None, max_length=512, batch_size=64, k=4,
+                                              duplicates="xtreme")
+    assert Settings.from_dict({"pooling": "cls", "layer": 20}).pooling == "cls"
+    with pytest.raises(ValueError, match=r"unknown retrieval setting\(s\) pool; known: pooling"):
+        Settings.from_dict({"pool": "cls"})
+    with pytest.raises(ValueError, match="duplicates='all'; allowed: xtreme, jiant"):
+        Settings.from_dict({"duplicates": "all"})
 
 
 def test_tatoeba_accuracy_cosine_nearest_neighbour():

@@ -201,15 +201,14 @@ def _classic_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, An
 
 
 def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, Any],
-                    settings: Mapping[str, Any], dev: torch.device) -> list[dict[str, Any]]:
+                    settings: retrieval.Settings, dev: torch.device) -> list[dict[str, Any]]:
     encoder, tokenizer = load_encoder(model_dir)
     encoder.to(dev).eval()
-    layer = settings.get("layer") or retrieval.retrieval_layer(encoder.config.num_hidden_layers)
-    opts = {"layer": layer, "batch_size": settings.get("batch_size", 64),
-            "max_length": settings.get("max_length", 512), "device": dev}
+    layer = retrieval.retrieval_layer(encoder.config.num_hidden_layers) if settings.layer is None else settings.layer
 
     def vectors(sentences: list[str]) -> np.ndarray:
-        return retrieval.embed(encoder, tokenizer, sentences, **opts)
+        return retrieval.embed(encoder, tokenizer, sentences, layer=layer, pooling=settings.pooling,
+                               batch_size=settings.batch_size, max_length=settings.max_length, device=dev)
 
     rows = []
     for lang in meta["languages"]:
@@ -224,25 +223,28 @@ def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, 
         threshold = None
         for split in ("validation", "test"):
             # mined over every sentence (the original files add sentences without translation)
-            sources, targets, gold = bitext_sides(pd.read_parquet(folder / split / f"{lang}.parquet"))
-            candidates = retrieval.mine_pairs(vectors(sources), vectors(targets), k=settings.get("k", 4))
+            bitext = bitext_sides(pd.read_parquet(folder / split / f"{lang}.parquet"), settings.duplicates)
+            mined = retrieval.mine_pairs(vectors(bitext.sources), vectors(bitext.targets), k=settings.k)
+            candidates = bitext.keyed(mined)
             if threshold is None:
-                threshold = retrieval.best_threshold(candidates, gold)
-            scores = retrieval.bucc_f1(candidates, gold, threshold)
-            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(gold)}
+                threshold = retrieval.best_threshold(candidates, bitext.gold)
+            scores = retrieval.bucc_f1(candidates, bitext.gold, threshold)
+            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(bitext.gold)}
                      for m, v in scores.items()]
     return rows
 
 
 def evaluate_cell(*, target: str, model_dir: Path, data_dir: Path, out: Path,
                   hparams: Mapping[str, Any], retrieval_settings: Mapping[str, Any]) -> pd.DataFrame:
-    """Every language and split of one target, from one loaded model, into one `scores.parquet`."""
+    """Every language and split of one target, from one loaded model, into one `scores.parquet`.
+    `retrieval_settings`: the target's `retrieval.Settings` as a mapping (retrieval targets only)."""
     start = time.perf_counter()
     dev = device()
     folder = data_dir / target
     meta = read_meta(folder)
     if TARGETS[target].family == "retrieval":
-        rows = _retrieval_rows(target, model_dir, folder, meta, retrieval_settings, dev)
+        settings = retrieval.Settings.from_dict(retrieval_settings)
+        rows = _retrieval_rows(target, model_dir, folder, meta, settings, dev)
     else:
         rows = _classic_rows(target, model_dir, folder, meta, HParams.from_dict(dict(hparams)), dev)
     steps = _trained_steps(model_dir)

@@ -37,7 +37,7 @@ rule evaluate:
     params:
         data=f"{R}/data/eval",
         hparams=eval_hparams,
-        retrieval=json.dumps(config.get("retrieval", {})),
+        retrieval=eval_retrieval,
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
