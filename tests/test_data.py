@@ -20,6 +20,7 @@ import pytest
 from xstilts.catalogue import DATASETS, INTERMEDIATE_TASKS, TARGETS
 from xstilts.data import Sources, bitext_sides, prepare_dataset, prepare_target, read_meta
 from xstilts.errors import DataError
+from xstilts.retrieval import best_threshold, bucc_f1
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -245,7 +246,7 @@ def test_bucc_from_the_hub_holds_gold_pairs_only(tmp_path: Path) -> None:
     assert rows(tmp_path / "validation" / "de.parquet") == [
         {"source": "Der Hund schläft.", "target": "The dog sleeps."},
         {"source": "Wir essen Brot.", "target": "We eat bread."}]
-    assert bitext_sides(pd.read_parquet(tmp_path / "validation" / "de.parquet"))[2] == {(0, 0), (1, 1)}
+    assert bitext_sides(pd.read_parquet(tmp_path / "validation" / "de.parquet")).gold == {(0, 0), (1, 1)}
 
 
 def test_bucc_from_the_original_files_keeps_every_sentence(tmp_path: Path) -> None:
@@ -259,16 +260,41 @@ def test_bucc_from_the_original_files_keeps_every_sentence(tmp_path: Path) -> No
         {"source": "Niemand übersetzt diesen Satz.", "target": None},
         {"source": None, "target": "This sentence has no partner."},
         {"source": None, "target": "Nobody translates this."}]
-    sources, targets, gold = bitext_sides(dev)
-    assert sources == ["Der Hund schläft.", "Wir essen Brot.", "Das ist ein Satz ohne Partner.",
-                       "Niemand übersetzt diesen Satz."]
-    assert targets == ["The dog sleeps.", "We eat bread.", "This sentence has no partner.", "Nobody translates this."]
-    assert gold == {(0, 0), (1, 1)}
+    for duplicates in ("xtreme", "jiant"):  # no text twice: both readings alike
+        sources, targets, _, _, gold = bitext_sides(dev, duplicates)
+        assert sources == ["Der Hund schläft.", "Wir essen Brot.", "Das ist ein Satz ohne Partner.",
+                           "Niemand übersetzt diesen Satz."]
+        assert targets == ["The dog sleeps.", "We eat bread.", "This sentence has no partner.",
+                           "Nobody translates this."]
+        assert gold == {(0, 0), (1, 1)}
     # test: de-12 and de-13 share their text ("Es regnet.": one candidate); a tab inside a sentence stays
-    sources, targets, gold = bitext_sides(pd.read_parquet(tmp_path / "test" / "de.parquet"))
+    test = pd.read_parquet(tmp_path / "test" / "de.parquet")
+    sources, targets, _, _, gold = bitext_sides(test, "jiant")
     assert sources == ["Es regnet.", "Die Sonne scheint.", "Katzen\tund Hunde."]
     assert targets == ["It is raining.", "The sun is out today."]
     assert gold == {(0, 0)}
+    # XTREME's reading: "Es regnet." names no sentence, so the gold pair de-12 en-11 cannot be found
+    xtreme = bitext_sides(test)
+    assert (xtreme.sources, xtreme.targets) == (sources, targets)
+    assert xtreme.source_keys[0] is None and len(xtreme.gold) == 1
+    assert xtreme.keyed({(0, 0): 1.5, (1, 1): 1.2}) == {(xtreme.source_keys[1], xtreme.target_keys[1]): 1.2}
+
+
+def test_bucc_repeated_text_as_xtreme_scores_it() -> None:
+    """Sources "x", "x" (de-0, de-1), gold de-0-en-0 and de-1-en-1; mining pairs "x" with one target.
+    XTREME deletes the repeated text from its sentence ids: no candidate left, both gold pairs missed,
+    F1 0. The jiant reading keeps "x" with both gold pairs: 1 of 1 right, 1 of 2 found, F1 2/3."""
+    df = pd.DataFrame({"source": ["x", "x"], "target": ["a", "b"]})
+    mined = {(0, 0): 1.1}  # (source "x", target "a")
+    expected = {"xtreme": 0.0, "jiant": 200 / 3}
+    for duplicates, f1 in expected.items():
+        bitext = bitext_sides(df, duplicates)
+        assert bitext.sources == ["x"] and bitext.targets == ["a", "b"] and len(bitext.gold) == 2
+        candidates = bitext.keyed(mined)
+        threshold = best_threshold(candidates, bitext.gold)
+        assert bucc_f1(candidates, bitext.gold, threshold)["f1"] == pytest.approx(f1)
+    with pytest.raises(ValueError, match="duplicates 'laser'; allowed: xtreme, jiant"):
+        bitext_sides(df, "laser")
 
 
 def test_missing_local_source_is_a_clear_error_for_that_task_only(tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ from tests.conftest import sentences
 from xstilts import metrics
 from xstilts.data import Sources, prepare_target
 from xstilts.demo.pretrain import train_tokenizer
-from xstilts.evaluation import decode_spans, words_from_tokens
+from xstilts.evaluation import decode_spans, score_table, sentence_labels
 from xstilts.features import Features, tokenise
 from xstilts.jobs import evaluate_cell
+from xstilts.models import build_model, load_encoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SOURCES = Sources(hub_mirror=FIXTURES / "hub")
@@ -132,11 +133,33 @@ def test_tag_predictions_map_back_to_words_and_score(tok, tmp_path: Path) -> Non
         df = pd.read_parquet(tmp_path / "test" / f"{lang}.parquet")
         feats = tokenise("tagging", df, tok, 64)
         outputs = [np.array([t if t >= 0 else 0 for t in row]) for row in feats.columns["labels"]]
-        preds = [[labels[t] for t in words_from_tokens(w, o)]
-                 for w, o in zip(feats.columns["word_ids"], outputs, strict=True)]
+        preds = [[labels[t] for t in sentence] for sentence in sentence_labels(feats, outputs, len(df))]
         golds = [[labels[t] for t in tags] for tags in df["tags"]]
         assert preds == golds
         assert metrics.seqeval_f1(preds, golds) == 100.0
+
+
+def test_every_word_of_a_long_sentence_is_scored(tiny_encoder: Path) -> None:
+    """A sentence of 3 x max_length words: every gold tag is predicted and scored, as XTREME scores it
+    (truncated to max_length tokens, only the first third or less would count)."""
+    encoder, tok = load_encoder(tiny_encoder)
+    model = build_model(encoder, {"udpos": {"family": "tagging", "num_labels": 2}})
+    with torch.no_grad():  # a head that tags every token NOUN
+        model.heads["udpos"].out.weight.zero_()
+        model.heads["udpos"].out.bias.copy_(torch.tensor([1.0, 0.0]))
+    max_length = 16
+    words = sentences(20, seed=5)
+    words = " ".join(words).split()[: 3 * max_length]
+    assert len(words) == 3 * max_length
+    df = pd.DataFrame({"tokens": [words], "tags": [[0] * 8 + [1] * 40]})  # 8 of 48 words are NOUN
+    options = {"family": "tagging", "labels": ["NOUN", "VERB"], "max_length": max_length,
+               "device": torch.device("cpu")}
+    scores = score_table(model, "udpos", df, tok, metric="token_accuracy", **options)
+    assert scores["token_accuracy"] == pytest.approx(100 * 8 / 48)
+    # only the last word is a VERB: gold chunks NOUN(0-46), VERB(47); predicted NOUN(0-47): F1 0 (the
+    # words that fit in one window would score 100)
+    df = pd.DataFrame({"tokens": [words], "tags": [[0] * 47 + [1]]})
+    assert score_table(model, "udpos", df, tok, metric="f1", seqeval="0.0.12", **options)["f1"] == 0.0
 
 
 def test_retrieval_targets_from_an_encoder(tiny_encoder: Path, tmp_path: Path) -> None:
@@ -164,3 +187,25 @@ def test_retrieval_targets_from_an_encoder(tiny_encoder: Path, tmp_path: Path) -
                            out=tmp_path / "tatoeba.parquet", hparams={}, retrieval_settings=settings, seed=3)
     assert scores[["split", "metric", "value", "n_examples"]].to_dict("records") == [
         {"split": "validation", "metric": "accuracy", "value": 100.0, "n_examples": 12}]
+
+
+def test_bucc_repeated_text_through_evaluate_cell(tiny_encoder: Path, tmp_path: Path) -> None:
+    """The minimal case of `test_bucc_repeated_text_as_xtreme_scores_it` end to end: F1 0 by default
+    (XTREME), 2/3 with `duplicates: jiant`; any pooling and layer mine the one pair there is."""
+    data = tmp_path / "data"
+    table = pd.DataFrame({"source": ["x", "x"], "target": ["cat", "dog"]})
+    for split in ("validation", "test"):
+        (data / "bucc" / split).mkdir(parents=True)
+        table.to_parquet(data / "bucc" / split / "de.parquet")
+    (data / "bucc" / "meta.json").write_text('{"languages": ["de"]}')
+    expected = [({}, 0.0), ({"duplicates": "jiant"}, 200 / 3),
+                ({"duplicates": "jiant", "pooling": "cls", "layer": 1}, 200 / 3)]
+    for settings, f1 in expected:
+        scores = evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bucc.parquet",
+                               hparams={}, retrieval_settings=settings, seed=1)
+        assert scores.loc[scores["metric"] == "f1", "value"].tolist() == pytest.approx([f1, f1])
+        assert scores["n_examples"].tolist() == [2] * 6
+    with pytest.raises(ValueError, match="pooling='max'; allowed: mean, cls"):
+        evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bad.parquet",
+                      hparams={}, retrieval_settings={"pooling": "max"}, seed=1)
+    assert not (tmp_path / "bad.parquet").exists()

@@ -1,6 +1,6 @@
 """Tokenisation of the fixture tables: tagging alignment (first sub-token labelled, exact mapping back to
-words), QA windows (the answer labelled in the window that holds it, exact offsets, stride and max-context
-bookkeeping, long questions) and multiple-choice rows."""
+words, long sentences in windows of whole words), QA windows (the answer labelled in the window that holds
+it, exact offsets, stride and max-context bookkeeping, long questions) and multiple-choice rows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerFast
 from tests.conftest import sentences
 from xstilts.data import Sources, prepare_dataset, prepare_target
 from xstilts.demo.pretrain import train_tokenizer
-from xstilts.evaluation import words_from_tokens
+from xstilts.evaluation import sentence_labels, words_from_tokens
 from xstilts.features import IGNORE, MAX_QUERY_LENGTH, tokenise
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -63,7 +63,7 @@ def test_tagging_labels_the_first_sub_token_and_maps_back_exactly(prepared: Path
             pieces = tok.convert_ids_to_tokens([i for i, v in zip(ids, word_ids, strict=True) if v == w])
             assert "".join(pieces).replace("▁", "") == word
         noisy = np.where(np.array(labels) == IGNORE, 99, np.array(labels))  # only first sub-tokens are read
-        assert words_from_tokens(word_ids, noisy) == list(tags)
+        assert list(words_from_tokens(word_ids, noisy).values()) == list(tags)
 
 
 def test_a_word_without_tokens_becomes_unk_and_keeps_its_label(prepared: Path, tok) -> None:
@@ -72,18 +72,42 @@ def test_a_word_without_tokens_becomes_unk_and_keeps_its_label(prepared: Path, t
     assert tok("\u200b", add_special_tokens=False)["input_ids"] == [] and tok("")["input_ids"] == [0, 2]
     feats = tokenise("tagging", df, tok, 64)
     for labels, word_ids, tags in zip(feats.columns["labels"], feats.columns["word_ids"], df["tags"], strict=True):
-        assert words_from_tokens(word_ids, np.array(labels)) == list(tags)
+        assert list(words_from_tokens(word_ids, np.array(labels)).values()) == list(tags)
     word_ids, ids = feats.columns["word_ids"][0], feats.columns["input_ids"][0]
     assert ids[word_ids.index(2)] == tok.unk_token_id
 
 
-def test_truncated_sentence_keeps_the_words_that_fit(tok) -> None:
+def test_long_sentence_is_split_into_windows_of_whole_words(tok) -> None:
+    """XTREME's split: each window takes words while they fit in max_length tokens; every word is in
+    exactly one window, and the windows' labels read back give every tag of the sentence."""
     words = sentences(1, seed=3)[0].split() * 10
-    df = pd.DataFrame({"tokens": [words], "tags": [list(range(len(words)))]})
+    df = pd.DataFrame({"tokens": [["x", "y"], words], "tags": [[0, 1], list(range(len(words)))]})
     feats = tokenise("tagging", df, tok, 16)
-    assert len(feats.columns["input_ids"][0]) == 16
-    kept = words_from_tokens(feats.columns["word_ids"][0], np.array(feats.columns["labels"][0]))
-    assert 0 < len(kept) < len(words) and kept == list(range(len(kept)))  # a prefix of the words
+    assert len(feats.columns["input_ids"][1]) <= 16  # the first window of the long sentence
+    first = list(words_from_tokens(feats.columns["word_ids"][1], np.array(feats.columns["labels"][1])))
+    assert 0 < len(first) < len(words) and first == list(range(len(first)))  # a prefix of the words
+    assert feats.columns["example_index"][0] == 0 and set(feats.columns["example_index"][1:]) == {1}
+    windows = [[w for w in dict.fromkeys(word_ids) if w >= 0] for word_ids in feats.columns["word_ids"][1:]]
+    assert len(windows) > 2
+    assert [w for window in windows for w in window] == list(range(len(words)))  # each word once, in order
+    length = {w: len(tok(w, add_special_tokens=False)["input_ids"]) for w in words}
+    budget = 16 - tok.num_special_tokens_to_add(pair=False)
+    for window, following in pairwise(windows):
+        assert sum(length[words[w]] for w in window) + length[words[following[0]]] > budget  # as long as fits
+    assert all(len(ids) <= 16 for ids in feats.columns["input_ids"])
+    labels = sentence_labels(feats, [np.array(labels) for labels in feats.columns["labels"]], len(df))
+    assert labels == [list(tags) for tags in df["tags"]]
+
+
+def test_a_word_longer_than_a_window_becomes_unk(prepared: Path, tok) -> None:
+    long_word = "Donaudampfschifffahrtsgesellschaft"  # more than 4 tokens alone (first test)
+    df = pd.DataFrame({"tokens": [["Bob", long_word, "works"]], "tags": [[1, 2, 3]]})
+    feats = tokenise("tagging", df, tok, 6)  # room for 4 tokens besides <s> and </s>
+    assert len(tok(long_word, add_special_tokens=False)["input_ids"]) > 4
+    ids = [i for window in feats.columns["input_ids"] for i in window]
+    word_ids = [w for window in feats.columns["word_ids"] for w in window]
+    assert [i for i, w in zip(ids, word_ids, strict=True) if w == 1] == [tok.unk_token_id]
+    assert sentence_labels(feats, [np.array(labels) for labels in feats.columns["labels"]], 1) == [[1, 2, 3]]
 
 
 def qa_windows(prepared: Path, tok, max_length: int, doc_stride: int):

@@ -65,6 +65,23 @@ def test_hparams_merge_defaults_and_task_overrides(paper: dict) -> None:
     assert grid.hparams("udpos")["epochs"] == 10
 
 
+def test_retrieval_settings_per_target(paper: dict) -> None:
+    """The paper's defaults (mean pooling, the scaled layer 14) for both; each target overridable."""
+    grid = Grid(paper)
+    assert grid.retrieval("bucc") == {"pooling": "mean", "layer": None, "max_length": 512, "batch_size": 64,
+                                      "k": 4, "duplicates": "xtreme"}
+    assert grid.retrieval("tatoeba") == {"pooling": "mean", "layer": None, "max_length": 512, "batch_size": 64}
+    assert grid.retrieval("xnli") == {}
+    xtreme_bucc = {**paper, "retrieval": {**paper["retrieval"], "bucc": {"pooling": "cls", "layer": 20}}}
+    validate(copy.deepcopy(xtreme_bucc), str(SCHEMA))
+    grid = Grid(xtreme_bucc)
+    assert (grid.retrieval("bucc")["pooling"], grid.retrieval("bucc")["layer"]) == ("cls", 20)
+    assert grid.retrieval("tatoeba")["pooling"] == "mean"
+    assert "pool" in refuse({**paper, "retrieval": {"bucc": {"pool": "cls"}}})
+    assert "max" in refuse({**paper, "retrieval": {"tatoeba": {"pooling": "max"}}})
+    assert "layer" in refuse({**paper, "retrieval": {"layer": 14}})  # the flat form of before
+
+
 def test_paper_config_is_valid(paper: dict) -> None:
     validate(copy.deepcopy(paper), str(SCHEMA))
     check_config(paper)

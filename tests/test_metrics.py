@@ -1,10 +1,17 @@
-"""Metrics against hand-computed values (the arithmetic is in the comments)."""
+"""Metrics against hand-computed values (the arithmetic is in the comments), and UD-POS against
+XTREME's own regression test."""
+
+import json
+from pathlib import Path
 
 import pytest
 
+from xstilts.catalogue import TARGETS
 from xstilts.metrics import (
+    TAG_F1,
     accuracy,
     mlqa_scores,
+    seqeval_0012_f1,
     seqeval_f1,
     squad_scores,
     squad_v2_scores,
@@ -40,15 +47,55 @@ def test_seqeval_f1_default_mode_accepts_i_start():
     assert seqeval_f1([["I-PER", "I-PER"]], [["B-PER", "I-PER"]]) == pytest.approx(100.0)
 
 
-def test_seqeval_f1_on_upos_merges_runs_like_xtreme():
+def test_seqeval_f1_on_upos_merges_runs():
     refs = [["DET", "NOUN", "NOUN", "VERB", "PUNCT"]]
     preds = [["DET", "NOUN", "ADJ", "VERB", "PUNCT"]]
-    # seqeval splits "NOUN" into tag "N" + type "OUN"; equal types in a row form one chunk.
+    # seqeval 1.2.2 splits "NOUN" into tag "N" + type "OUN"; equal types in a row form one chunk.
     # gold chunks: ET(0), OUN(1-2), ERB(3), UNCT(4) = 4; predicted: ET(0), OUN(1), DJ(2), ERB(3), UNCT(4) = 5
     # correct: ET(0), ERB(3), UNCT(4) = 3 -> P = 3/5, R = 3/4, F1 = 2 * 0.6 * 0.75 / 1.35 = 2/3
     assert seqeval_f1(preds, refs) == pytest.approx(200 / 3)
+    # 0.0.12 reads whole tags as types (DET, NOUN, ...) and merges the NOUN run alike: the same 2/3
+    assert seqeval_0012_f1(preds, refs) == pytest.approx(200 / 3)
     # token accuracy would be 4/5 = 80: the two are different numbers
     assert token_accuracy(preds, refs) == pytest.approx(80.0)
+
+
+@pytest.mark.filterwarnings("ignore:F-score is ill-defined")  # 1.2.2 finds no chunk in ["X"]
+@pytest.mark.parametrize(("refs", "preds", "f1_0012", "f1_122"), [
+    # 0.0.12: chunk SCONJ vs CCONJ, different types; 1.2.2: both type "CONJ" (tags S and C)
+    ([["SCONJ"]], [["CCONJ"]], 0.0, 100.0),
+    # 0.0.12: chunk X = X; 1.2.2: no type after the first letter, no chunk at all
+    ([["X"]], [["X"]], 100.0, 0.0),
+    # 0.0.12: DET(0), X(1) vs DET(0), INTJ(1): 1 of 2 each way; 1.2.2: DET(0) only vs ET(0), NTJ(1): P 1/2, R 1
+    ([["DET", "X"]], [["DET", "INTJ"]], 50.0, 200 / 3),
+])
+def test_upos_tags_read_as_seqeval_0012_does(refs, preds, f1_0012, f1_122):
+    assert seqeval_0012_f1(preds, refs) == pytest.approx(f1_0012)
+    assert seqeval_f1(preds, refs) == pytest.approx(f1_122)
+
+
+def test_seqeval_0012_reads_bio_tags_as_1x_does():
+    refs = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    preds = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]]
+    assert seqeval_0012_f1(preds, refs) == seqeval_f1(preds, refs) == pytest.approx(200 / 3)
+    with pytest.raises(ValueError, match="as many predicted tags as reference"):
+        seqeval_0012_f1([["NOUN"]], [["NOUN", "VERB"]])
+
+
+def test_udpos_scores_xtreme_mock_data_as_evaluate_test_expects():
+    """XTREME's `evaluate_test.py` expects avg_f1 = 70.21746048354693 on its mock UD-POS predictions
+    (the per-language F1 of each language in its list, averaged): to float precision."""
+    mock = json.loads((Path(__file__).parent / "fixtures" / "xtreme" / "udpos_mock.json").read_text())
+    assert mock["languages"] == list(TARGETS["udpos"].languages)  # XTREME's order: the sum's order
+    score = TAG_F1[TARGETS["udpos"].seqeval]
+    per_language = {lang: score(mock["sentences"][lang]["prediction"], mock["sentences"][lang]["gold"])
+                    for lang in mock["languages"]}
+    assert sum(per_language.values()) / len(per_language) == 70.21746048354693
+    # seqeval 1.2.2 on the same predictions: 70.39805810699043, 6 languages differ
+    seqeval_122 = {lang: seqeval_f1(mock["sentences"][lang]["prediction"], mock["sentences"][lang]["gold"])
+                   for lang in mock["languages"]}
+    assert sum(seqeval_122.values()) / len(seqeval_122) == pytest.approx(70.39805810699043, abs=1e-12)
+    assert sum(per_language[lang] != seqeval_122[lang] for lang in mock["languages"]) == 6
 
 
 def test_squad_scores():

@@ -9,6 +9,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
 from xstilts.retrieval import (
+    Settings,
     best_threshold,
     bucc_f1,
     embed,
@@ -96,6 +97,26 @@ def test_embed_is_the_mean_over_all_tokens_of_one_layer(model, tokenizer):
         embed(model, tokenizer, CORPUS, layer=3)
 
 
+def test_cls_pooling_is_the_first_tokens_state(model, tokenizer):
+    """XTREME's `cls_pool_embedding` (its BUCC script): the <s> position of the layer, padding aside."""
+    ids = tokenizer(CORPUS[1], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = model(input_ids=ids, output_hidden_states=True).hidden_states[2][0, 0].numpy()
+    got = embed(model, tokenizer, [CORPUS[1], CORPUS[0]], layer=2, pooling="cls", batch_size=2)[0]
+    assert np.allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, embed(model, tokenizer, [CORPUS[1]], layer=2)[0], atol=1e-3)
+
+
+def test_settings_refuse_unknown_keys_and_values():
+    assert Settings.from_dict({}) == Settings(pooling="mean", layer=None, max_length=512, batch_size=64, k=4,
+                                              duplicates="xtreme")
+    assert Settings.from_dict({"pooling": "cls", "layer": 20}).pooling == "cls"
+    with pytest.raises(ValueError, match=r"unknown retrieval setting\(s\) pool; known: pooling"):
+        Settings.from_dict({"pool": "cls"})
+    with pytest.raises(ValueError, match="duplicates='all'; allowed: xtreme, jiant"):
+        Settings.from_dict({"duplicates": "all"})
+
+
 def test_tatoeba_accuracy_cosine_nearest_neighbour():
     source = np.array([[10.0, 0.0], [0.0, 1.0], [1.0, 0.05]])
     target = np.array([[1.0, 0.1], [10.0, 100.0], [1.0, 0.2]])
@@ -152,6 +173,39 @@ def test_margin_scores_match_brute_force_in_blocks(monkeypatch):
     assert (n.forward_index == fwd_idx).all() and (n.backward_index == bwd_idx).all()
     assert np.allclose(n.forward_score, np.take_along_axis(margin, fwd_idx, axis=1), atol=1e-5)
     assert np.allclose(n.backward_score, np.take_along_axis(margin.T, bwd_idx, axis=1), atol=1e-5)
+
+
+def test_tatoeba_ties_go_to_the_lowest_index():
+    """Foreign sentences 0 and 1 are the same vector; English 0 is nearest to both: faiss (XTREME) takes
+    index 0, right. English 1 is nearest to foreign 2: wrong either way. 4 of 5 right."""
+    a, b, c, d = np.eye(4, dtype=np.float32)
+    foreign = np.stack([a, a, b, c, d])
+    english = np.stack([a, b + 0.1 * a, b, c, d])
+    assert tatoeba_accuracy(english, foreign) == pytest.approx(80.0)
+
+
+def test_neighbours_of_duplicated_vectors_rank_by_lowest_index(monkeypatch):
+    """Many exact ties (a few distinct vectors, repeated): the k-NN lists both ways are those of a sort
+    by similarity, then index, also across blocks. Unit vectors of four entries +-1/2: every cosine is a
+    multiple of 1/4, exact whatever the order of the sums."""
+    rng = np.random.default_rng(3)
+
+    def vectors(distinct: int, n: int) -> np.ndarray:
+        v = np.zeros((distinct, 8))
+        for row in v:
+            row[rng.choice(8, size=4, replace=False)] = rng.choice([-0.5, 0.5], size=4)
+        return v[rng.integers(0, distinct, size=n)]
+
+    source, target = vectors(6, 37), vectors(4, 29)
+    cos = source @ target.T
+
+    def ranked(sim: np.ndarray) -> np.ndarray:  # per row: by decreasing similarity, equal ones by index
+        return np.array([np.lexsort((np.arange(len(row)), -row))[:4] for row in sim])
+
+    monkeypatch.setattr("xstilts.retrieval._BLOCK_ELEMENTS", 5 * 29)  # blocks of 5 source rows
+    n = margin_scores(source, target, k=4)
+    assert (n.forward_index == ranked(cos)).all()
+    assert (n.backward_index == ranked(cos.T)).all()
 
 
 def test_bucc_threshold_on_dev_applied_to_test():

@@ -24,6 +24,9 @@ from typing import Literal
 from xstilts.languages import TATOEBA_CODES, TYDIQA_PREFIXES, UDPOS_NAMES
 
 Family = Literal["classification", "multiple_choice", "tagging", "qa", "retrieval"]
+# The seqeval version whose reading of tags a tagging F1 follows (`metrics.TAG_F1`): XTREME's UD-POS
+# numbers came from 0.0.12, which reads tags without a BIO prefix unlike 1.x; BIO tags read alike.
+Seqeval = Literal["1.2.2", "0.0.12"]
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -60,6 +63,7 @@ class Dataset:
     on_hub: bool = True  # False: only a local copy exists (CCGbank)
     # The TyDiQA hub config mixes languages: keep the rows whose id starts with this prefix and "-".
     id_prefix: str | None = None
+    seqeval: Seqeval = "1.2.2"  # a tagging F1's reading of tags (model selection on the dev set)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Target:
     local_path_key: str | None = None  # config key `sources.<key>` naming an optional local copy
     configs: dict[str, str] = field(default_factory=dict)  # language -> hub config
     missing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # language -> splits not on the hub
+    seqeval: Seqeval = "1.2.2"  # a tagging F1's reading of tags
 
     def source(self, language: str, split: str) -> HubSplit:
         """The hub split holding this target's data for one language."""
@@ -125,7 +130,8 @@ def _datasets() -> dict[str, Dataset]:
         # English training sets of the targets that are not intermediate tasks themselves.
         Dataset("pawsx", "classification", "accuracy", "pawsx", *_one("google/xtreme", "PAWS-X.en"),
                 ("0", "1")),
-        Dataset("udpos", "tagging", "f1", "udpos", *_one("google/xtreme", "udpos.English"), UPOS_TAGS),
+        Dataset("udpos", "tagging", "f1", "udpos", *_one("google/xtreme", "udpos.English"), UPOS_TAGS,
+                seqeval="0.0.12"),
         Dataset("panx", "tagging", "f1", "panx", *_one("google/xtreme", "PAN-X.en"), NER_TAGS),
         Dataset("squad", "qa", "f1", "squad", *_one("rajpurkar/squad", None)),
         Dataset("tydiqa", "qa", "f1", "squad", *_one("google/xtreme", "tydiqa"),
@@ -161,7 +167,7 @@ def _targets() -> dict[str, Target]:
         _target("pawsx", "classification", "accuracy", "classification", "pawsx", _PAWSX, "pawsx",
                 ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
         _target("udpos", "tagging", "f1", "tagging", "udpos", _UDPOS, "udpos", ("validation", "test"),
-                lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS,
+                lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS, seqeval="0.0.12",
                 missing={lang: ("validation",) for lang in ("kk", "th", "tl", "yo")}),
         _target("panx", "tagging", "f1", "tagging", "panx", _PANX, "panx", ("validation", "test"),
                 lambda lang: f"PAN-X.{lang}", labels=NER_TAGS),

@@ -27,6 +27,17 @@ def _json(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text[:80]!r}") from err
 
 
+def _retrieval(text: str) -> dict[str, Any]:
+    from xstilts.retrieval import Settings
+
+    values = _json(text)
+    try:
+        Settings.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return values
+
+
 def _name(text: str) -> str:
     if not NAME_PATTERN.match(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a task/row name (lower-case letters, digits, _)")
@@ -236,7 +247,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--hparams", type=_json, default={})
-    s.add_argument("--retrieval", type=_json, default={})
+    s.add_argument("--retrieval", type=_retrieval, default={},
+                   help='BUCC/Tatoeba: {"pooling": "mean"|"cls", "layer": N, "max_length": N, "batch_size": N, '
+                        '"k": N, "duplicates": "xtreme"|"jiant"}')
     s.add_argument("--seed", type=int, default=1, help="the cell's seed (recorded in the run facts)")
     s.add_argument("--deterministic", action="store_true", help=DETERMINISTIC_HELP)
     s.set_defaults(func=cmd_evaluate)

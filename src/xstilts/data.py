@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -270,16 +270,43 @@ def _labelled(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["label"] >= 0].reset_index(drop=True) if "label" in df else df
 
 
-def bitext_sides(df: pd.DataFrame) -> tuple[list[str], list[str], set[tuple[int, int]]]:
-    """The distinct source and target sentences of a retrieval table, and its gold pairs as (source
-    index, target index). Identical sentences are one candidate, as in jiant's BUCC mining."""
-    sources = list(dict.fromkeys(df["source"].dropna()))
-    targets = list(dict.fromkeys(df["target"].dropna()))
-    source_index = {s: i for i, s in enumerate(sources)}
-    target_index = {t: i for i, t in enumerate(targets)}
+class Bitext(NamedTuple):
+    """A retrieval table as BUCC mines and scores it."""
+
+    sources: list[str]  # the distinct source sentences: the candidates mined
+    targets: list[str]
+    source_keys: list[int | None]  # what names each in the gold pairs; None: nothing (its candidates drop)
+    target_keys: list[int | None]
+    gold: set[tuple[int, int]]  # gold pairs as (source key, target key)
+
+    def keyed(self, candidates: Mapping[tuple[int, int], float]) -> dict[tuple[int, int], float]:
+        """Mined candidates (source, target index) as gold keys; those holding an unnamed text dropped."""
+        return {(s, t): score for (i, j), score in candidates.items()
+                if (s := self.source_keys[i]) is not None and (t := self.target_keys[j]) is not None}
+
+
+def bitext_sides(df: pd.DataFrame, duplicates: str = "xtreme") -> Bitext:
+    """The distinct sentences of a retrieval table (each side mined once per text) and its gold pairs.
+
+    A text on several rows of a side: `xtreme` (XTREME's `utils_retrieve.read_sent2id`) keys sentences
+    by row and names no sentence by a repeated text, so candidates holding it are dropped and its gold
+    pairs stay in the gold as misses; `jiant` keys sentences by text, one candidate with all its gold
+    pairs.
+    """
+    sides = [df[column].dropna() for column in ("source", "target")]
+    texts = [list(dict.fromkeys(side)) for side in sides]
     pairs = df.dropna(subset=["source", "target"])
-    gold = {(source_index[s], target_index[t]) for s, t in zip(pairs["source"], pairs["target"], strict=True)}
-    return sources, targets, gold
+    if duplicates == "xtreme":  # keyed by row; a text on several rows names none of them
+        row_of = [{text: int(row) for row, text in side.drop_duplicates(keep=False).items()} for side in sides]
+        keys = [[rows.get(text) for text in side_texts] for rows, side_texts in zip(row_of, texts, strict=True)]
+        gold = {(row, row) for row in map(int, pairs.index)}
+    elif duplicates == "jiant":  # keyed by text
+        keys = [list(range(len(side_texts))) for side_texts in texts]
+        index = [{text: i for i, text in enumerate(side_texts)} for side_texts in texts]
+        gold = {(index[0][s], index[1][t]) for s, t in zip(pairs["source"], pairs["target"], strict=True)}
+    else:
+        raise ValueError(f"duplicates {duplicates!r}; allowed: xtreme, jiant")
+    return Bitext(texts[0], texts[1], keys[0], keys[1], gold)
 
 
 # --- Preparing the caches -------------------------------------------------------------------------

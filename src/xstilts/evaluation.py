@@ -47,14 +47,23 @@ def predict(model: TransferModel, task: str, features: Features, *, pad_id: int,
     return out
 
 
-def words_from_tokens(word_ids: list[int], token_labels: np.ndarray) -> list[int]:
-    """Per-word labels read off each word's first sub-token, for the words that have one: every word of
-    the sentence but those cut off at `max_length` tokens (XTREME scores the same words)."""
+def words_from_tokens(word_ids: list[int], token_labels: np.ndarray) -> dict[int, int]:
+    """{word: label} of the words of one window, read off each word's first sub-token, in word order."""
     labels: dict[int, int] = {}
     for w, label in zip(word_ids, token_labels, strict=True):
         if w >= 0 and w not in labels:
             labels[w] = int(label)
-    return [labels[w] for w in range(len(labels))]
+    return labels
+
+
+def sentence_labels(features: Features, outputs: list[np.ndarray], n_sentences: int) -> list[list[int]]:
+    """Every word's label, sentence by sentence, gathered from the windows that hold them (XTREME
+    scores each sentence whole)."""
+    words: list[dict[int, int]] = [{} for _ in range(n_sentences)]
+    for ex, word_ids, out in zip(features.columns["example_index"], features.columns["word_ids"], outputs,
+                                 strict=True):
+        words[ex].update(words_from_tokens(word_ids, out))
+    return [[labels[w] for w in range(len(labels))] for labels in words]
 
 
 def decode_spans(df: pd.DataFrame, features: Features, outputs: list[Any], *, n_best: int = 20,
@@ -94,20 +103,20 @@ def decode_spans(df: pd.DataFrame, features: Features, outputs: list[Any], *, n_
 
 def score_table(model: TransferModel, task: str, df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, *,
                 family: str, metric: str, labels: list[str], language: str = "en", qa_style: str = "squad",
-                max_length: int, doc_stride: int = 128, batch_size: int = 64,
+                seqeval: str = "1.2.2", max_length: int, doc_stride: int = 128, batch_size: int = 64,
                 device: torch.device) -> dict[str, float]:
-    """Metrics (0-100) of the model's predictions on one normalised table."""
+    """Metrics (0-100) of the model's predictions on one normalised table; a tagging F1 as the named
+    seqeval version computes it (`metrics.TAG_F1`)."""
     feats = tokenise(family, df, tokenizer, max_length, doc_stride=doc_stride, train=False)
     outputs = predict(model, task, feats, pad_id=tokenizer.pad_token_id, batch_size=batch_size, device=device)
     if family in ("classification", "multiple_choice"):
         return {"accuracy": metrics.accuracy(outputs, df["label"].tolist())}
     if family == "tagging":
-        preds = [[labels[t] for t in words_from_tokens(w, o)]
-                 for w, o in zip(feats.columns["word_ids"], outputs, strict=True)]
-        golds = [[labels[t] for t in tags[: len(p)]] for tags, p in zip(df["tags"], preds, strict=True)]
+        preds = [[labels[t] for t in sentence] for sentence in sentence_labels(feats, outputs, len(df))]
+        golds = [[labels[t] for t in tags] for tags in df["tags"]]
         if metric == "token_accuracy":
             return {"token_accuracy": metrics.token_accuracy(preds, golds)}
-        return {"f1": metrics.seqeval_f1(preds, golds)}
+        return {"f1": metrics.TAG_F1[seqeval](preds, golds)}
     answers = decode_spans(df, feats, outputs, allow_empty=qa_style == "squad_v2")
     refs = dict(zip(df["id"], df["answer_texts"].map(list), strict=True))
     if qa_style == "mlqa":

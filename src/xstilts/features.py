@@ -15,7 +15,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 IGNORE = -100
-FEATURES_VERSION = 2  # bump on any change to what the tokenisers produce: it keys the tokenised cache
+FEATURES_VERSION = 3  # bump on any change to what the tokenisers produce: it keys the tokenised cache
 
 
 @dataclass
@@ -50,29 +50,53 @@ def _multiple_choice(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length:
                     [max(len(x) for x in row) * len(row) for row in ids])
 
 
-def _tagging(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length: int, **_: Any) -> Features:
-    """The label sits on the first sub-token of each word; other sub-tokens are ignored (-100), and
-    `word_ids` maps every token back to its word (-1: special token).
+def _word_windows(lengths: list[int], budget: int) -> list[range]:
+    """Consecutive runs of words whose sub-token counts sum to at most `budget`, each as long as fits
+    (XTREME's `utils_preprocess.py` splits long sentences so; every word has at most `budget` tokens)."""
+    windows, start, used = [], 0, 0
+    for w, n in enumerate(lengths):
+        if used + n > budget:
+            windows.append(range(start, w))
+            start, used = w, 0
+        used += n
+    return [*windows, range(start, len(lengths))]
 
-    A word that tokenises to nothing (a zero-width space, an empty string) is read as `<unk>`, as
-    XTREME's `utils_tag.py` does, so that every word within `max_length` tokens has a first sub-token.
+
+def _tagging(df: pd.DataFrame, tok: PreTrainedTokenizerBase, max_length: int, **_: Any) -> Features:
+    """Each sentence in windows of whole words that fit in `max_length` tokens, as XTREME splits long
+    sentences for training and prediction: every word is in exactly one window.
+
+    The label sits on the first sub-token of each word; other sub-tokens are ignored (-100). `word_ids`
+    maps every token to its word's position in the sentence (-1: special token), `example_index` every
+    window to its sentence. A word that tokenises to nothing (a zero-width space, an empty string), or
+    alone to more tokens than a window holds, is read as `<unk>`, as XTREME's `utils_tag.py` and
+    `utils_preprocess.py` do.
     """
+    budget = max_length - tok.num_special_tokens_to_add(pair=False)
+    if budget < 1:
+        raise ValueError(f"max_length {max_length} leaves no room for a word besides the special tokens")
     words = [[str(w) for w in ws] for ws in df["tokens"]]
     vocabulary = sorted({w for ws in words for w in ws})
-    pieces = tok(vocabulary, add_special_tokens=False)["input_ids"] if vocabulary else []
-    empty = {w for w, ids in zip(vocabulary, pieces, strict=True) if not ids}
-    if empty:
-        words = [[tok.unk_token if w in empty else w for w in ws] for ws in words]
-    enc = tok(words, is_split_into_words=True, truncation=True, max_length=max_length)
-    labels, word_ids = [], []
-    for i, tags in enumerate(df["tags"]):
+    pieces = dict(zip(vocabulary, tok(vocabulary, add_special_tokens=False)["input_ids"] if vocabulary else [],
+                      strict=True))
+    unknown = {w for w, ids in pieces.items() if not 0 < len(ids) <= budget}
+    windows = [(ex, span) for ex, ws in enumerate(words)
+               for span in _word_windows([1 if w in unknown else len(pieces[w]) for w in ws], budget)]
+    if unknown:
+        words = [[tok.unk_token if w in unknown else w for w in ws] for ws in words]
+    enc = tok([words[ex][span.start:span.stop] for ex, span in windows], is_split_into_words=True)
+    if any(len(ids) > max_length for ids in enc["input_ids"]):  # a tokenizer that splits words by context
+        raise ValueError(f"tagging windows longer than {max_length} tokens: the tokenizer does not tokenise "
+                         "each word as it does alone")
+    columns: dict[str, list[Any]] = {"input_ids": enc["input_ids"], "labels": [], "word_ids": [],
+                                     "example_index": [ex for ex, _ in windows]}
+    for i, (ex, span) in enumerate(windows):
         wids = enc.word_ids(i)
-        labels.append([int(tags[w]) if w is not None and w != previous else IGNORE
-                       for w, previous in zip(wids, [None, *wids[:-1]], strict=True)])
-        word_ids.append([-1 if w is None else w for w in wids])
-    ids = enc["input_ids"]
-    return Features("tagging", {"input_ids": ids, "labels": labels, "word_ids": word_ids},
-                    [len(x) for x in ids])
+        tags = df["tags"].iat[ex]
+        columns["labels"].append([int(tags[span.start + w]) if w is not None and w != previous else IGNORE
+                                  for w, previous in zip(wids, [None, *wids[:-1]], strict=True)])
+        columns["word_ids"].append([-1 if w is None else span.start + w for w in wids])
+    return Features("tagging", columns, [len(x) for x in columns["input_ids"]])
 
 
 MAX_QUERY_LENGTH = 64  # XTREME's and jiant's SQuAD code: questions are cut to 64 tokens

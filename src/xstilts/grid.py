@@ -190,6 +190,14 @@ class Grid:
     def hparams_json(self, tasks: list[str]) -> str:
         return json.dumps({t: self.hparams(t) for t in tasks}, sort_keys=True)
 
+    def retrieval(self, target: str) -> dict[str, Any]:
+        """A retrieval target's settings (`retrieval.Settings`): `defaults`, overridden by its own
+        (none for the other targets)."""
+        if TARGETS[target].family != "retrieval":
+            return {}
+        settings = self.config.get("retrieval") or {}
+        return {**settings.get("defaults", {}), **settings.get(target, {})}
+
     def sources_json(self) -> str:
         return json.dumps(self.config.get("sources", {}), sort_keys=True)
 

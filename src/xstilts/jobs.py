@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from xstilts import provenance, retrieval
-from xstilts.catalogue import TARGETS
+from xstilts.catalogue import DATASETS, TARGETS
 from xstilts.data import bitext_sides, read_meta
 from xstilts.errors import DataError
 from xstilts.evaluation import qa_style, score_table
@@ -101,7 +101,7 @@ def load_task(name: str, data_dir: Path, tokenizer: Any, hp: HParams) -> TaskDat
     meta = read_meta(folder)
     feats = cached_features(folder, meta["family"], tokenizer, hp)
     return TaskData(name, meta["family"], meta["metric"], meta["labels"], feats,
-                    pd.read_parquet(folder / "dev.parquet"), hp, qa_style(name))
+                    pd.read_parquet(folder / "dev.parquet"), hp, qa_style(name), DATASETS[name].seqeval)
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,7 @@ def _classic_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, An
             df = pd.read_parquet(folder / split / f"{lang}.parquet")
             scores = score_table(model, spec.trainset, df, tokenizer, family=spec.family, metric=spec.metric,
                                  labels=meta["labels"], language=lang, qa_style=qa_style(target),
+                                 seqeval=spec.seqeval,
                                  max_length=hp.max_length, doc_stride=hp.doc_stride,
                                  batch_size=hp.eval_batch_size, device=dev)
             rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(df)}
@@ -207,15 +208,14 @@ def _classic_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, An
 
 
 def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, Any],
-                    settings: Mapping[str, Any], dev: torch.device) -> list[dict[str, Any]]:
+                    settings: retrieval.Settings, dev: torch.device) -> list[dict[str, Any]]:
     encoder, tokenizer = load_encoder(model_dir)
     encoder.to(dev).eval()
-    layer = settings.get("layer") or retrieval.retrieval_layer(encoder.config.num_hidden_layers)
-    opts = {"layer": layer, "batch_size": settings.get("batch_size", 64),
-            "max_length": settings.get("max_length", 512), "device": dev}
+    layer = retrieval.retrieval_layer(encoder.config.num_hidden_layers) if settings.layer is None else settings.layer
 
     def vectors(sentences: list[str]) -> np.ndarray:
-        return retrieval.embed(encoder, tokenizer, sentences, **opts)
+        return retrieval.embed(encoder, tokenizer, sentences, layer=layer, pooling=settings.pooling,
+                               batch_size=settings.batch_size, max_length=settings.max_length, device=dev)
 
     rows = []
     for lang in meta["languages"]:
@@ -230,12 +230,13 @@ def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, 
         threshold = None
         for split in ("validation", "test"):
             # mined over every sentence (the original files add sentences without translation)
-            sources, targets, gold = bitext_sides(pd.read_parquet(folder / split / f"{lang}.parquet"))
-            candidates = retrieval.mine_pairs(vectors(sources), vectors(targets), k=settings.get("k", 4))
+            bitext = bitext_sides(pd.read_parquet(folder / split / f"{lang}.parquet"), settings.duplicates)
+            mined = retrieval.mine_pairs(vectors(bitext.sources), vectors(bitext.targets), k=settings.k)
+            candidates = bitext.keyed(mined)
             if threshold is None:
-                threshold = retrieval.best_threshold(candidates, gold)
-            scores = retrieval.bucc_f1(candidates, gold, threshold)
-            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(gold)}
+                threshold = retrieval.best_threshold(candidates, bitext.gold)
+            scores = retrieval.bucc_f1(candidates, bitext.gold, threshold)
+            rows += [{"language": lang, "split": split, "metric": m, "value": v, "n_examples": len(bitext.gold)}
                      for m, v in scores.items()]
     return rows
 
@@ -244,14 +245,15 @@ def evaluate_cell(*, target: str, model_dir: Path, data_dir: Path, out: Path,
                   hparams: Mapping[str, Any], retrieval_settings: Mapping[str, Any], seed: int,
                   deterministic: bool = False) -> pd.DataFrame:
     """Every language and split of one target, from one loaded model, into one `scores.parquet`.
-
-    `seed` is the cell's (evaluation draws nothing at random; it goes into the run facts)."""
+    `retrieval_settings`: the target's `retrieval.Settings` as a mapping (retrieval targets only); `seed`
+    is the cell's (evaluation draws nothing at random; it goes into the run facts)."""
     start = time.perf_counter()
     dev = device(deterministic)
     folder = data_dir / target
     meta = read_meta(folder)
     if TARGETS[target].family == "retrieval":
-        rows = _retrieval_rows(target, model_dir, folder, meta, retrieval_settings, dev)
+        settings = retrieval.Settings.from_dict(retrieval_settings)
+        rows = _retrieval_rows(target, model_dir, folder, meta, settings, dev)
     else:
         rows = _classic_rows(target, model_dir, folder, meta, HParams.from_dict(dict(hparams)), dev)
     steps = _trained_steps(model_dir)

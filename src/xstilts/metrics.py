@@ -1,8 +1,8 @@
 """Evaluation metrics on a 0-100 scale, faithful to the official scripts XTREME reports with.
 
 - classification: accuracy (XTREME `evaluate.py`);
-- tagging: seqeval entity F1 called as XTREME calls it (also for UPOS, see `seqeval_f1`), and token
-  accuracy for CCG supertags;
+- tagging: entity F1 as XTREME computed it: seqeval 1.2.2 for PAN-X (`seqeval_f1`), seqeval 0.0.12's
+  reading of tags for UD-POS (`seqeval_0012_f1`); token accuracy for CCG supertags;
 - QA: SQuAD v1.1 (`evaluate-v1.1.py`, XQuAD and TyDiQA-GoldP), MLQA (`mlqa_evaluation_v1.py`) and
   SQuAD 2.0 (`evaluate-v2.0.py`) F1 / exact match.
 
@@ -44,21 +44,58 @@ def token_accuracy(predictions: Sequence[Sequence[str]], references: Sequence[Se
 
 
 def seqeval_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
-    """Micro entity F1 of `seqeval.metrics.f1_score(references, predictions)` with its defaults.
+    """Micro entity F1 of `seqeval.metrics.f1_score(references, predictions)` (1.2.2) with its defaults:
+    XTREME's call for PAN-X, whose BIO tags every seqeval version reads alike.
 
-    That is XTREME's call for PAN-X and for UDPOS alike. On UPOS tags seqeval reads the first letter as
-    the chunk tag and the rest as the type ("NOUN" = tag "N", type "OUN"; "SCONJ" a singleton "S",
-    "INTJ" an inside "I"), so runs of one tag merge into a single chunk: the score is not token
-    accuracy, and reproducing XTREME's POS numbers needs exactly this quirk.
+    On tags without a BIO prefix 1.2.2 reads the first letter as the chunk tag and the rest as the type
+    ("NOUN": tag "N", type "OUN"; "X": type "_"), unlike the 0.0.12 that scored XTREME's UD-POS numbers:
+    use `seqeval_0012_f1` there.
     """
     _check_lengths(predictions, references)
     with warnings.catch_warnings():
-        # seqeval warns once per non-BIO tag ("NOUN seems not to be NE tag"); expected for UPOS.
+        # seqeval warns once per non-BIO tag ("NOUN seems not to be NE tag")
         warnings.filterwarnings("ignore", message=".* seems not to be NE tag", category=UserWarning)
         from seqeval.metrics import f1_score  # imports scikit-learn: only where it is needed
 
         f1 = f1_score([list(r) for r in references], [list(p) for p in predictions])
     return 100.0 * float(f1)
+
+
+def _chunks_0012(sentences: Sequence[Sequence[str]]) -> set[tuple[str, int, int]]:
+    """seqeval 0.0.12's `get_entities`: (type, first, last) over the sentences joined by "O"; a tag's
+    first letter is its chunk tag and the text after its last "-" its type ("SCONJ": tag "S", type
+    "SCONJ", a chunk of its own; runs of "NOUN" one chunk)."""
+    chunks = set()
+    prev_tag, prev_type, begin = "O", "", 0
+    labels = [label for sentence in sentences for label in (*sentence, "O")]
+    for i, label in enumerate([*labels, "O"]):
+        tag, type_ = label[0], label.split("-")[-1]
+        typed, prev_typed = tag not in ("O", "."), prev_tag not in ("O", ".")
+        if (prev_tag in ("E", "S") or (prev_tag in ("B", "I") and tag in ("B", "S", "O"))
+                or (prev_typed and prev_type != type_)):
+            chunks.add((prev_type, begin, i - 1))
+        if (tag in ("B", "S") or (prev_tag in ("E", "S", "O") and tag in ("E", "I"))
+                or (typed and prev_type != type_)):
+            begin = i
+        prev_tag, prev_type = tag, type_
+    return chunks
+
+
+def seqeval_0012_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
+    """Micro entity F1 of seqeval 0.0.12's `f1_score(references, predictions)`, which scored XTREME's
+    UD-POS results and `evaluate_test.py`. Written here because 0.0.12 needs Keras."""
+    _check_lengths(predictions, references)
+    if any(len(p) != len(r) for p, r in zip(predictions, references, strict=True)):
+        raise ValueError("every sentence needs as many predicted tags as reference tags")
+    gold, predicted = _chunks_0012(references), _chunks_0012(predictions)
+    correct = len(gold & predicted)
+    precision = correct / len(predicted) if predicted else 0
+    recall = correct / len(gold) if gold else 0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0
+    return 100.0 * f1
+
+
+TAG_F1 = {"1.2.2": seqeval_f1, "0.0.12": seqeval_0012_f1}  # by the seqeval version a task is scored as
 
 
 # --- SQuAD v1.1 -----------------------------------------------------------------------------------

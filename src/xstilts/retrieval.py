@@ -1,17 +1,20 @@
 """XTREME's retrieval evaluation (BUCC 2018, Tatoeba) without training: pooled hidden states + cosine.
 
-Sentence vector: the mean of one layer's hidden states over all non-padding tokens, special tokens
-included (XTREME's `mean_pool_embedding` with the attention mask). XTREME's Tatoeba script pools
+Sentence vector (`Settings`, per target): by default the mean of one layer's hidden states over all
+non-padding tokens, special tokens included (XTREME's `mean_pool_embedding` with the attention mask), or
+the first token's (`cls`, XTREME's `cls_pool_embedding`). XTREME's Tatoeba script pools
 `hidden_states[14]` of XLM-R Large (`--specific_layer 13` over the 24 layer outputs); other depths scale
 that layer (`retrieval_layer`).
 
 Neighbour search is exact, by blocked matrix products in torch: faiss is not needed at these sizes.
+Equal similarities (duplicated sentences) rank by lowest index, as faiss returns them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import torch
@@ -21,6 +24,37 @@ if TYPE_CHECKING:
 
 # Similarity entries computed at once (64 MiB of float32) when searching neighbours block by block.
 _BLOCK_ELEMENTS = 1 << 24
+
+Pooling = Literal["mean", "cls"]
+Duplicates = Literal["xtreme", "jiant"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one retrieval target is evaluated (config `retrieval`: `defaults`, then the target's keys)."""
+
+    pooling: Pooling = "mean"  # mean over the non-padding tokens, or the first token (<s>)
+    layer: int | None = None  # the `hidden_states` index; None: `retrieval_layer` of the model's depth
+    max_length: int = 512
+    batch_size: int = 64
+    k: int = 4  # BUCC: the neighbourhood of the ratio margin
+    duplicates: Duplicates = "xtreme"  # BUCC: how repeated sentence texts count (`data.bitext_sides`)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from a config or CLI mapping; a clear error for an unknown key or value."""
+        known = [f.name for f in fields(cls)]
+        if not isinstance(values, Mapping):
+            raise ValueError(f"retrieval settings are an object of {', '.join(known)}, not {values!r}")
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown retrieval setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        settings = cls(**values)
+        for name, allowed in (("pooling", get_args(Pooling)), ("duplicates", get_args(Duplicates))):
+            if getattr(settings, name) not in allowed:
+                raise ValueError(f"retrieval setting {name}={getattr(settings, name)!r}; allowed: "
+                                 f"{', '.join(allowed)}")
+        return settings
 
 
 def retrieval_layer(num_hidden_layers: int, reference_layer: int = 14, reference_depth: int = 24) -> int:
@@ -41,10 +75,19 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
 
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
+    """Sentence vectors [B, H] of `hidden` [B, T, H]: `mean_pool`, or the first token's (`cls`)."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "mean":
+        return mean_pool(hidden, attention_mask)
+    raise ValueError(f"pooling {pooling!r}; allowed: {', '.join(get_args(Pooling))}")
+
+
 def embed(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences: Sequence[str], *,
-          layer: int, batch_size: int = 64, max_length: int = 512,
+          layer: int, pooling: Pooling = "mean", batch_size: int = 64, max_length: int = 512,
           device: str | torch.device = "cpu") -> np.ndarray:
-    """Mean-pooled `hidden_states[layer]` of each sentence, float32 [N, hidden size], in input order.
+    """Pooled `hidden_states[layer]` of each sentence, float32 [N, hidden size], in input order.
 
     Sentences are tokenised once (truncated to `max_length` tokens, special tokens included), sorted by
     length so that each batch pads little, and run under `torch.inference_mode`; the model is put in
@@ -73,7 +116,7 @@ def embed(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences:
             attention_mask = attention_mask.to(device)
             hidden = model(input_ids=input_ids.to(device), attention_mask=attention_mask,
                            output_hidden_states=True).hidden_states[layer]
-            out[rows] = mean_pool(hidden.float(), attention_mask).cpu().numpy()
+            out[rows] = pool(hidden.float(), attention_mask, pooling).cpu().numpy()
     return out
 
 
@@ -87,6 +130,20 @@ def _unit_rows(x: np.ndarray, device: str | torch.device) -> torch.Tensor:
 _Neighbours = tuple[torch.Tensor, torch.Tensor]  # similarities [n, k], indices [n, k], best first
 
 
+def _topk(values: torch.Tensor, k: int) -> _Neighbours:
+    """The k largest entries of each row and their columns, best first, equal values by lowest column
+    (faiss's order; `torch.topk` leaves ties in no set order)."""
+    wide = min(k + 1, values.shape[1])  # one more than k: does a tie cross the k-th place?
+    top, columns = values.topk(wide, dim=1)
+    split = (top[:, -1] == top[:, k - 1]).nonzero()[:, 0] if wide > k else []
+    top, columns = top[:, :k].contiguous(), columns[:, :k].contiguous()
+    if len(split):  # rare: those rows in full
+        top[split], columns[split] = (t[:, :k] for t in values[split].sort(dim=1, descending=True, stable=True))
+    columns, order = columns.sort(dim=1)
+    top, order = top.gather(1, order).sort(dim=1, descending=True, stable=True)
+    return top, columns.gather(1, order)
+
+
 def _knn_both_ways(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[_Neighbours, _Neighbours]:
     """Cosine k nearest neighbours of each row of x among y's rows, and of each row of y among x's.
 
@@ -95,20 +152,20 @@ def _knn_both_ways(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[_Neighbour
     """
     kx, ky = min(k, y.shape[0]), min(k, x.shape[0])
     fwd_sim, fwd_idx = [], []
-    bwd_sim = torch.full((ky, y.shape[0]), -torch.inf, device=x.device)
-    bwd_idx = torch.zeros((ky, y.shape[0]), dtype=torch.long, device=x.device)
+    bwd_sim = torch.full((y.shape[0], ky), -torch.inf, device=x.device)
+    bwd_idx = torch.zeros((y.shape[0], ky), dtype=torch.long, device=x.device)
     step = max(1, _BLOCK_ELEMENTS // y.shape[0])
     for start in range(0, x.shape[0], step):
         sim = x[start:start + step] @ y.T
-        top = sim.topk(kx, dim=1)
-        fwd_sim.append(top.values)
-        fwd_idx.append(top.indices)
-        # merge this block's best sources for every target into the running top k''
-        col = sim.topk(min(ky, sim.shape[0]), dim=0)
-        merged = torch.cat([bwd_sim, col.values]).topk(ky, dim=0)
-        bwd_idx = torch.cat([bwd_idx, col.indices + start]).gather(0, merged.indices)
-        bwd_sim = merged.values
-    return (torch.cat(fwd_sim), torch.cat(fwd_idx)), (bwd_sim.T.contiguous(), bwd_idx.T.contiguous())
+        top, columns = _topk(sim, kx)
+        fwd_sim.append(top)
+        fwd_idx.append(columns)
+        # merge this block's best sources for every target into the running top k'' (the running top,
+        # of lower sources, first: positions order equal values as source indices do)
+        col_sim, col_idx = _topk(sim.T, min(ky, sim.shape[0]))
+        bwd_sim, order = _topk(torch.cat([bwd_sim, col_sim], dim=1), ky)
+        bwd_idx = torch.cat([bwd_idx, col_idx + start], dim=1).gather(1, order)
+    return (torch.cat(fwd_sim), torch.cat(fwd_idx)), (bwd_sim, bwd_idx)
 
 
 def tatoeba_accuracy(source: np.ndarray, target: np.ndarray, *, device: str | torch.device = "cpu") -> float:

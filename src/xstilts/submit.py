@@ -123,7 +123,7 @@ def run_step(grid: Grid, step: Step) -> Path:
         evaluate_cell(target=step.task, model_dir=Path(grid.cell_model(step.row, step.task, step.seed)),
                       data_dir=grid.results / "data" / "eval", out=out,
                       hparams=grid.hparams(trainset) if trainset else {},
-                      retrieval_settings=config.get("retrieval", {}), seed=step.seed,
+                      retrieval_settings=grid.retrieval(step.task), seed=step.seed,
                       deterministic=bool(config.get("deterministic")))
         return out
     seed = f"seed={step.seed}"

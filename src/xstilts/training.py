@@ -70,6 +70,7 @@ class TaskData:
     dev: pd.DataFrame | None
     hp: HParams
     qa_style: str = "squad"
+    seqeval: str = "1.2.2"
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,9 @@ def dev_metrics(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks:
     for task in (t for t in tasks if t.dev is not None):
         dev = task.dev.iloc[: task.hp.max_dev_examples] if task.hp.max_dev_examples else task.dev
         scores = score_table(model, task.name, dev, tokenizer, family=task.family, metric=task.metric,
-                             labels=task.labels, qa_style=task.qa_style, max_length=task.hp.max_length,
-                             doc_stride=task.hp.doc_stride, batch_size=task.hp.eval_batch_size, device=device)
+                             labels=task.labels, qa_style=task.qa_style, seqeval=task.seqeval,
+                             max_length=task.hp.max_length, doc_stride=task.hp.doc_stride,
+                             batch_size=task.hp.eval_batch_size, device=device)
         out[task.name] = scores["f1"] if task.metric in ("f1", "f1_em") else scores[task.metric]
     return out
 

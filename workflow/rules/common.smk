@@ -87,6 +87,10 @@ def eval_hparams(wildcards):
     return json.dumps(GRID.hparams(trainset) if trainset else {}, sort_keys=True)
 
 
+def eval_retrieval(wildcards):
+    return json.dumps(GRID.retrieval(wildcards.target), sort_keys=True)
+
+
 def aggregate_args():
     """`xstilts aggregate` arguments for this grid: tables, manifest, results/README.md, report.html."""
     return ["--scores", f"{R}/scores", "--out", f"{R}/tables", "--rows", *GRID.rows, "--targets", *GRID.targets,

@@ -38,7 +38,7 @@ rule evaluate:
     params:
         data=f"{R}/data/eval",
         hparams=eval_hparams,
-        retrieval=json.dumps(config.get("retrieval", {})),
+        retrieval=eval_retrieval,
         deterministic=DETERMINISTIC,
     threads: job_threads("evaluate")
     resources:
