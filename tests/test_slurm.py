@@ -1,12 +1,15 @@
 """The workflow on a real SLURM cluster: a throw-away one-node cluster on loopback (.ci/slurm/start.sh:
-this machine's CPUs, 2 fake GPUs, no accounting database), driven through `snakemake --profile
-profiles/slurm` plus an overlay that names the test partition and shortens the status checks.
+this machine's CPUs, 2 fake GPUs, no accounting database), driven by the literal `snakemake --profile
+slurm`, with HOME at a temporary folder: the profile there is the one `make slurm-profile` installs,
+its EDIT line set to the test partition, and Snakemake adds the workflow's profiles/default by itself.
 
 - a reduced demo grid runs as SLURM jobs (GPU rules with their GPU request), scores and tables land;
-- `xstilts rerun` of one cell whose training first gets the profile's pre-timeout signal (its time limit
-  is cut short, so slurmctld sends it), then is cancelled: both times Snakemake's retry resumes from the
-  saved state, the cell ends with the scores of the uninterrupted run, and no other cell is touched;
-- `xstilts submit` (submitit) of one cell, whose training is signalled and requeued, and resumes.
+- `xstilts rerun` of one cell whose training first gets the workflow's pre-timeout signal (its time
+  limit is cut short, so slurmctld sends it), then is cancelled: both times Snakemake's retry resumes
+  from the saved state, the cell ends with the scores of the uninterrupted run, no other cell is touched;
+- `xstilts submit` (submitit) of one cell, whose training is signalled and requeued, and resumes;
+- a site's minimal profile (executor, jobs and a partition, where /etc/xdg/snakemake/slurm would be)
+  plus the workflow profile finishes one row of that grid with the same job requests.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.test_profiles import MINIMAL_SITE_PROFILE, install_profile, profile_env, site_profile
 from xstilts.status import load_config
 
 pytestmark = pytest.mark.slurm
@@ -60,6 +64,14 @@ demo:
   sizes: {train: 120, dev: 40, eval: 30, corpus: 300}
   model: {vocab_size: 1000, hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, mlm_steps: 20}
 """
+# One cell of that grid for the site's minimal profile: one SLURM job (an evaluation of the base model).
+SITE_OVERLAY = """
+rows: [none]
+targets: [tatoeba]
+"""
+# Status checks after 1 s, not the workflow profile's 40 s: on the command line, the one place that
+# overrides the workflow profile.
+FAST_CHECKS = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
                 "DEADLINE", "PREEMPTED"}
 
@@ -120,8 +132,8 @@ class Cluster:
         self.env = dict(line.split("=", 1) for line in dump.split("\0") if "=" in line)
         self.env["PATH"] = f"{BIN}{os.pathsep}{self.env['PATH']}"  # rules call `xstilts`
 
-    def run(self, *cmd: str | Path, cwd: Path = ROOT, timeout: float = 600) -> str:
-        done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=self.env, capture_output=True, text=True,
+    def run(self, *cmd: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+        done = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env or self.env, capture_output=True, text=True,
                               timeout=timeout)
         assert done.returncode == 0, f"{cmd}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
         return done.stdout
@@ -156,39 +168,47 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def write_config(work: Path) -> Path:
-    """config.yaml, the demo's overlay and OVERLAY merged as Snakemake merges `--configfile`s, except
+def write_config(work: Path, *overlays: str) -> Path:
+    """config.yaml, the demo's overlay and the overlays merged as Snakemake merges `--configfile`s, except
     that OVERLAY's job sizes replace config.yaml's, in one file."""
-    (work / "overlay.yaml").write_text(OVERLAY)
-    config = load_config([ROOT / "config.yaml", ROOT / "profiles/demo/demo-config.yaml", work / "overlay.yaml"])
+    files = []
+    for i, overlay in enumerate((OVERLAY, *overlays)):
+        files.append(work / f"overlay{i}.yaml")
+        files[-1].write_text(overlay)
+    config = load_config([ROOT / "config.yaml", ROOT / "profiles/demo/demo-config.yaml", *files])
     config["resources"] = yaml.safe_load(OVERLAY)["resources"]
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     return work / "config.yaml"
 
 
-def overlay_profile(folder: Path) -> Path:
-    """profiles/slurm's default-resources with the test partition; status checks after 1 s, not 40 s."""
-    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
-    resources = ['slurm_partition="debug"' if r.startswith("slurm_partition=") else r
-                 for r in profile["default-resources"]]
-    folder.mkdir()
-    (folder / "config.yaml").write_text(yaml.safe_dump({
-        "default-resources": resources, "slurm-init-seconds-before-status-checks": 1,
-        "seconds-between-status-checks": 1}))
-    return folder
+def installed_profile(env: dict[str, str]) -> None:
+    """`make slurm-profile`'s install into HOME, then the user's edit of its EDIT line: the test partition."""
+    done = install_profile(env)
+    assert done.returncode == 0, done.stderr
+    installed = Path(env["HOME"]) / ".config" / "snakemake" / "slurm" / "config.yaml"
+    text = installed.read_text()
+    assert text.count('slurm_partition="gpu"') == 1
+    installed.write_text(text.replace('slurm_partition="gpu"', 'slurm_partition="debug"'))
 
 
 class Workdir:
-    """The reduced grid's working directory and how to run Snakemake (or `xstilts rerun`) on it."""
+    """A grid's working directory, the environment whose HOME (and site folder) holds the `slurm`
+    profile, and how to run `snakemake --profile slurm` (or `xstilts rerun`) on it."""
 
-    def __init__(self, cluster: Cluster, work: Path) -> None:
+    def __init__(self, cluster: Cluster, work: Path, *overlays: str) -> None:
         self.cluster, self.work, self.results = cluster, work, work / "results"
-        self.profile = overlay_profile(work / "overlay-profile")
-        self.config = write_config(work)
+        self.env = profile_env(work / "home", work / "site", base=cluster.env)
+        self.config = write_config(work, *overlays)
 
     def args(self) -> list[str]:
-        """What follows `--profile profiles/slurm`: the overlay profile, directory and config files."""
-        return ["--profile", str(self.profile), "--directory", str(self.work), "--configfile", str(self.config)]
+        """What follows `--profile slurm`: directory, config file, quick status checks."""
+        return ["--directory", str(self.work), "--configfile", str(self.config), *FAST_CHECKS]
+
+    def snakemake(self, *more: str) -> float:
+        """`snakemake --profile slurm` on the grid; returns the seconds it took."""
+        start = time.perf_counter()
+        self.cluster.run(BIN / "snakemake", "--profile", "slurm", *self.args(), *more, env=self.env)
+        return time.perf_counter() - start
 
     def slurm_jobs(self) -> dict[str, str]:
         """SLURM job id -> rule, from the plugin's logs (.snakemake/slurm_logs/rule_NAME/.../ID.log)."""
@@ -211,9 +231,8 @@ def grid(cluster: Cluster) -> Iterator[Workdir]:
     work = Path(tempfile.mkdtemp(prefix="xstilts-slurm-grid-", dir="/tmp"))
     try:
         grid = Workdir(cluster, work)
-        start = time.perf_counter()
-        cluster.run(BIN / "snakemake", "--profile", "profiles/slurm", *grid.args())
-        print(f"\nSLURM grid: {time.perf_counter() - start:.0f} s")
+        installed_profile(grid.env)
+        print(f"\nSLURM grid: {grid.snakemake():.0f} s")
         yield grid
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -239,14 +258,14 @@ def test_grid_runs_as_slurm_jobs_with_gpu_requests(grid: Workdir) -> None:
 
 @pytest.fixture(scope="module")
 def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
-    """`xstilts rerun none pawsx` on SLURM; its training gets the pre-timeout signal, then the retry
+    """`xstilts rerun none pawsx --profile slurm`; its training gets the pre-timeout signal, then the retry
     is cancelled, then the second retry (the profile has `retries: 2`) finishes. Returns what was seen."""
     cluster, work = grid.cluster, grid.work
     seen: dict[str, Any] = {"before": grid.snapshot(), "scores_before": grid.scores("none", "pawsx")}
     known = set(grid.slurm_jobs())
     start = time.perf_counter()
-    rerun = subprocess.Popen([BIN / "xstilts", "rerun", "none", "pawsx", "--profile", "profiles/slurm",
-                              "--results", "results", *grid.args()], cwd=ROOT, env=cluster.env,
+    rerun = subprocess.Popen([BIN / "xstilts", "rerun", "none", "pawsx", "--profile", "slurm",
+                              "--results", "results", *grid.args()], cwd=ROOT, env=grid.env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def next_training_job() -> str:
@@ -266,7 +285,7 @@ def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
         return wait_for(f"{pattern!r} above {above} in {CELL_LOG}", step)
 
     try:
-        # 1. Time limit cut to 2 minutes: the profile's --signal=TERM@300 is now due, and slurmctld sends
+        # 1. Time limit cut to 2 minutes: the workflow's --signal=TERM@300 is now due, and slurmctld sends
         #    it at its next time-limit check (every 30 s). The trainer is held (SIGSTOP) until the signal
         #    waits for it, as if its training were long. It saves its state and exits 75; Snakemake retries.
         first = next_training_job()
@@ -347,8 +366,8 @@ def test_submitit_cell_is_requeued_on_the_signal_and_resumes(grid: Workdir) -> N
     shutil.rmtree(encoder)
     (grid.results / "scores" / "intermediate=sst2" / "target=tatoeba" / "seed=1" / "scores.parquet").unlink()
     start = time.perf_counter()
-    out = cluster.run(BIN / "xstilts", "submit", "sst2:tatoeba", "--configfile", grid.config, "--profile",
-                      grid.profile, "--directory", work)
+    out = cluster.run(BIN / "xstilts", "submit", "sst2:tatoeba", "--configfile", grid.config, "--profile", "slurm",
+                      "--directory", work, env=grid.env)
     jobs = dict(line.split(" ", 1)[::-1] for line in out.splitlines())
     training = jobs["train_intermediate sst2 sst2 seed=1"]
     evaluation = jobs["evaluate sst2 tatoeba seed=1"]
@@ -368,3 +387,33 @@ def test_submitit_cell_is_requeued_on_the_signal_and_resumes(grid: Workdir) -> N
     logs = submitit_logs(grid, training)
     assert "resumed from step" in logs and "Requeued job" in logs
     pd.testing.assert_frame_equal(grid.scores("sst2", "tatoeba"), expected)
+
+
+def test_minimal_site_profile_and_the_workflow_profile_run_the_same_jobs(grid: Workdir) -> None:
+    """`snakemake --profile slurm` where `slurm` is a site's minimal profile (executor, jobs, partition):
+    the workflow profile brings the rest (status checks by squeue, without which this cluster's jobs
+    would never be seen to end; the pre-timeout signal); its jobs ask SLURM for what the grid's did."""
+    work = Path(tempfile.mkdtemp(prefix="xstilts-slurm-site-", dir="/tmp"))
+    try:
+        site = Workdir(grid.cluster, work, SITE_OVERLAY)
+        site_profile(work / "site", {**MINIMAL_SITE_PROFILE, "default-resources": ['slurm_partition="debug"']})
+        print(f"\nSLURM grid with a minimal site profile: {site.snakemake('--verbose'):.0f} s")
+        jobs = site.slurm_jobs()
+        assert list(jobs.values()) == ["evaluate"]
+        assert site.scores("none", "tatoeba")["value"].between(0, 100).all()
+        assert pd.read_parquet(site.results / "tables" / "transfer.parquet")["tatoeba"].notna().all()
+        # scontrol does not show the signal: the plugin's sbatch calls in Snakemake's log (--verbose) do.
+        calls = re.findall(r"^sbatch call: (.*)$", "".join(p.read_text() for p in work.glob(".snakemake/log/*.log")),
+                           flags=re.M)
+        assert len(calls) == 1 and all(" -p debug " in c and " --signal=TERM@300 " in c for c in calls), calls
+        fields = ("Partition", "TimeLimit", "TresPerJob", "MinMemoryNode", "NumCPUs", "Requeue", "JobState")
+
+        def request(job: str) -> tuple[str, ...]:
+            info = grid.cluster.show(job)
+            return tuple(info[f] for f in fields)
+
+        grid_requests = {(rule, request(job)) for job, rule in grid.slurm_jobs().items()}
+        for job, rule in jobs.items():
+            assert (rule, request(job)) in grid_requests, (rule, grid.cluster.show(job))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -14,6 +14,7 @@ from xstilts.submit import (
     load_config,
     parse_cells,
     plan,
+    profile_file,
     profile_resources,
     sbatch_parameters,
     submit,
@@ -45,12 +46,30 @@ def test_plan_runs_each_shared_training_once_and_skips_what_exists(grid: Grid) -
 
 
 def test_sbatch_options_are_the_profiles(grid: Grid) -> None:
-    profile = profile_resources(ROOT / "profiles/slurm")
+    profile = profile_resources([ROOT / "profiles/slurm", ROOT / "profiles/default"], "train_target")
     params = sbatch_parameters(grid.job_size("train_target", "mnli"), {**profile, "gpu_model": "a100"})
     assert params["partition"] == profile["slurm_partition"] and params["time"] == 720
     assert params["mem"] == "64000M" and params["signal_delay_s"] == 300
     assert params["additional_parameters"] == {"gpus": "a100:1", "cpus_per_gpu": 8, "signal": "USR1@300",
                                                "requeue": True, "kill_on_invalid_dep": "yes"}
+
+
+def test_profiles_combine_as_in_snakemake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster profile found by name (here in the working directory, the first place Snakemake looks),
+    the workflow profile's set-resources over its default-resources for that rule only."""
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm" / "config.yaml").write_text('default-resources: [slurm_partition="a100q", slurm_extra="-x"]\n')
+    (tmp_path / "workflow.yaml").write_text("set-resources:\n  train_target: {slurm_extra: \"'--signal=TERM@120'\"}\n")
+    monkeypatch.chdir(tmp_path)
+    assert profile_file("slurm") == tmp_path / "slurm" / "config.yaml"
+    size = {"gpu": 1, "cpus_per_gpu": 2, "mem_mb": 1000, "runtime": 10}
+    target = profile_resources(["slurm", tmp_path / "workflow.yaml"], "train_target")
+    assert target == {"slurm_partition": "a100q", "slurm_extra": "--signal=TERM@120"}
+    assert sbatch_parameters(size, target)["signal_delay_s"] == 120
+    assert profile_resources(["slurm", tmp_path / "workflow.yaml"], "evaluate")["slurm_extra"] == "-x"
+    assert sbatch_parameters(size, {})["signal_delay_s"] == 300  # no slurm_extra: the default lead
+    with pytest.raises(SubmitError, match="no Snakemake profile 'nosuch'"):
+        profile_file("nosuch")
 
 
 def test_cells_outside_the_grid_or_without_data_are_refused(grid: Grid, tmp_path: Path) -> None:

@@ -174,14 +174,14 @@ def cmd_rerun(a: argparse.Namespace) -> int:
 def cmd_submit(a: argparse.Namespace) -> None:
     """Submit cells as SLURM job arrays through submitit (see xstilts.submit)."""
     from xstilts.grid import Grid
-    from xstilts.submit import load_config, parse_cells, submit
+    from xstilts.submit import WORKFLOW_PROFILE, load_config, parse_cells, profile_file, submit
 
     config = load_config(a.configfile)
-    profile = a.profile.resolve()
+    profile, workflow_profile = profile_file(a.profile), WORKFLOW_PROFILE.resolve()  # found from here, as Snakemake
     if a.directory:
         os.chdir(a.directory)
     for step, job in submit(parse_cells(a.cells, Grid(config), a.seed), config=config, profile=profile,
-                            folder=a.folder):
+                            folder=a.folder, workflow_profile=workflow_profile):
         print(f"{job.job_id} {step.rule} {step.row} {step.task} seed={step.seed}", flush=True)
 
 
@@ -285,7 +285,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("cells", nargs="*", help="ROW:TARGET, e.g. mnli:xnli (default: every cell of the config)")
     s.add_argument("--seed", type=int, default=None, help="default: every seed of the config")
     s.add_argument("--configfile", nargs="+", type=Path, default=[Path("config.yaml")])
-    s.add_argument("--profile", type=Path, default=Path("profiles/slurm"), help="partition, account, GPU model")
+    s.add_argument("--profile", type=Path, default=Path("profiles/slurm"),
+                   help="the cluster profile (partition, account, GPU model): a folder, or a name as for snakemake")
     s.add_argument("--directory", type=Path, default=None, help="the workflow's working directory")
     s.add_argument("--folder", type=Path, default=None, help="submitit's files (default: RESULTS/submitit)")
     s.set_defaults(func=cmd_submit)

@@ -6,8 +6,9 @@
 
 The jobs are the workflow's own (a phase-(ii) training, a phase-(iii) training, an evaluation), run by
 the functions its rules call (`xstilts.jobs`) into the same `results/` layout, so the grid's tables
-include them. They are sized like the Snakemake profile: config `resources` per phase and task, and
-partition, account and GPU model from the profile's `default-resources`. A cell's jobs form three
+include them. They are sized like Snakemake's jobs: config `resources` per phase and task, partition,
+account and GPU model from the cluster profile's `default-resources`, the signal's lead from the
+workflow profile's `set-resources` (profiles/default). A cell's jobs form three
 arrays, each waiting for the one before (afterok); a training shared by several cells runs once, and a
 job whose output exists is not submitted. Each task is a `submitit.helpers.Checkpointable`: on the
 signal before the time limit (or on preemption) the trainer saves its state at the next step, submitit
@@ -37,6 +38,7 @@ from xstilts.status import load_config as merge_configs
 SCHEMA = Path("workflow/schemas/config.schema.yaml")
 STAGES = ("train_intermediate", "train_target", "evaluate")
 SIGNAL_LEAD_S = 300  # seconds before the time limit, unless the profile's slurm_extra says otherwise
+WORKFLOW_PROFILE = Path("profiles/default")  # the workflow's own settings, which Snakemake adds to every run
 
 Cell = tuple[str, str, int]
 
@@ -53,16 +55,36 @@ def load_config(configfiles: Sequence[Path], schema: Path = SCHEMA) -> dict[str,
     return config
 
 
-def profile_resources(profile: Path) -> dict[str, Any]:
-    """A Snakemake profile's `default-resources` (slurm_partition, slurm_account, gpu_model, ...)."""
-    entries = yaml.safe_load((profile / "config.yaml").read_text()).get("default-resources") or []
-    if isinstance(entries, Mapping):
-        return dict(entries)
+def profile_file(profile: Path | str) -> Path:
+    """A Snakemake profile's YAML file, found as `snakemake --profile` finds it: a file, a folder, or a name
+    looked up in the working directory, ~/.config/snakemake, then /etc/xdg/snakemake."""
+    from snakemake.cli import get_profile_dir
+
+    found = get_profile_dir(str(profile))
+    if found is None:
+        raise SubmitError(f"no Snakemake profile {str(profile)!r}: give a folder with a config.yaml, or a name "
+                          "under ~/.config/snakemake or /etc/xdg/snakemake (`make slurm-profile` installs `slurm`)")
+    return found[1].resolve()
+
+
+def profile_resources(profiles: Sequence[Path], rule: str) -> dict[str, Any]:
+    """The resources that Snakemake gives a job of `rule` from these profiles, a later one replacing an
+    earlier one's keys (as the workflow profile does the --profile's): `default-resources`
+    (slurm_partition, slurm_account, gpu_model, ...), then the rule's `set-resources` (slurm_extra)."""
+    settings: dict[str, Any] = {}
+    for profile in profiles:
+        settings.update(yaml.safe_load(profile_file(profile).read_text()) or {})
+    return {**_resources(settings.get("default-resources")),
+            **_resources((settings.get("set-resources") or {}).get(rule))}
+
+
+def _resources(entries: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Resources as a profile writes them (NAME=VALUE strings or a mapping), values evaluated as literals."""
+    pairs = entries.items() if isinstance(entries, Mapping) else (str(e).partition("=")[::2] for e in entries or [])
     out: dict[str, Any] = {}
-    for entry in entries:
-        name, _, value = str(entry).partition("=")
+    for name, value in pairs:
         try:
-            out[name.strip()] = ast.literal_eval(value.strip())
+            out[name.strip()] = ast.literal_eval(value.strip()) if isinstance(value, str) else value
         except (ValueError, SyntaxError):
             out[name.strip()] = value.strip()
     return out
@@ -189,9 +211,10 @@ def sbatch_parameters(size: Mapping[str, int], profile: Mapping[str, Any]) -> di
     return params
 
 
-def submit(cells: Sequence[Cell], *, config: Mapping[str, Any], profile: Path = Path("profiles/slurm"),
-           folder: Path | None = None) -> list[tuple[Step, submitit.Job]]:
+def submit(cells: Sequence[Cell], *, config: Mapping[str, Any], profile: Path | str = Path("profiles/slurm"),
+           folder: Path | None = None, workflow_profile: Path = WORKFLOW_PROFILE) -> list[tuple[Step, submitit.Job]]:
     """Submit what the cells need (see the module's docstring); returns each job with its array task.
+    `profile` is the cluster profile (a folder, or a name as for `snakemake --profile`).
 
     Paths in `config` are taken relative to the current directory (the workflow's directory)."""
     grid = Grid({**config, "results": str(Path(config["results"]).resolve())})
@@ -202,12 +225,13 @@ def submit(cells: Sequence[Cell], *, config: Mapping[str, Any], profile: Path = 
     if missing:
         raise SubmitError("prepare the data on the login node first, e.g. `snakemake --profile "
                           f"{profile} --configfile ... {' '.join(missing)}`")
-    defaults = profile_resources(profile)
+    profiles = [profile_file(profile), *([workflow_profile] if workflow_profile.exists() else [])]
     executor = submitit.SlurmExecutor(folder=folder or grid.results / "submitit")
     runner = GridJob(grid.config)
     jobs: list[tuple[Step, submitit.Job]] = []
     after: list[str] = []
     for rule, steps in zip(STAGES, plan(grid, cells), strict=True):
+        defaults = profile_resources(profiles, rule)
         stage: list[tuple[Step, submitit.Job]] = []
         sizes = [(grid.job_size(rule, s.task), s) for s in steps]
         for size, group in groupby(sorted(sizes, key=lambda x: sorted(x[0].items())), key=lambda x: x[0]):
