@@ -164,3 +164,16 @@ def test_retrieval_targets_from_an_encoder(tiny_encoder: Path, tmp_path: Path) -
                            out=tmp_path / "tatoeba.parquet", hparams={}, retrieval_settings=settings, seed=3)
     assert scores[["split", "metric", "value", "n_examples"]].to_dict("records") == [
         {"split": "validation", "metric": "accuracy", "value": 100.0, "n_examples": 12}]
+
+
+def test_scores_say_what_data_they_came_from(tiny_encoder: Path, tmp_path: Path) -> None:
+    """The run facts of a scores.parquet copy the prepared data's origins and not-comparable languages:
+    BUCC from the hub (its mirror here) holds gold pairs only."""
+    data = tmp_path / "data"
+    meta = prepare_target("bucc", ["de"], data / "bucc", SOURCES)
+    evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bucc.parquet", hparams={},
+                  retrieval_settings={"max_length": 64, "batch_size": 4, "k": 2}, seed=1)
+    facts = json.loads(pd.read_parquet(tmp_path / "bucc.parquet")["run_facts"].iat[0])
+    assert facts["data"] == {"eval/bucc": {"origins": meta["data"], "not_comparable": meta["not_comparable"]}}
+    assert facts["data"]["eval/bucc"]["origins"][0]["folder"] == str(FIXTURES / "hub")
+    assert "gold pairs only" in facts["data"]["eval/bucc"]["not_comparable"]["de"]
