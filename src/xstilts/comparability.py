@@ -104,7 +104,10 @@ class Marks:
             lines.append(f"{target}{PARTIAL}: partial language set, {n - len(left)} of XTREME's {n} languages "
                          f"(left out: {' '.join(left)}).")
         if bad := self.not_comparable.get(target):
-            reasons = "; ".join(f"{lang}: {why}" for lang, why in bad.items())
+            by_reason: dict[str, list[str]] = {}
+            for lang, why in bad.items():
+                by_reason.setdefault(why, []).append(lang)
+            reasons = "; ".join(f"{' '.join(langs)}: {why}" for why, langs in by_reason.items())
             key = TARGETS[target].local_path_key
             lines.append(f"{target}{NOT_COMPARABLE}: not comparable with XTREME's numbers ({reasons}); "
                          f"`sources.{key}` reads the data XTREME used.")
