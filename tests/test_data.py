@@ -5,7 +5,9 @@ what to do (offline hub, unprepared cache, missing local source)."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import socket
 import subprocess
 import sys
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xstilts.catalogue import DATASETS, INTERMEDIATE_TASKS, TARGETS
+from xstilts.catalogue import DATASETS, HUB_REVISIONS, INTERMEDIATE_TASKS, TARGETS
 from xstilts.data import Sources, bitext_sides, prepare_dataset, prepare_target, read_meta
 from xstilts.errors import DataError
 from xstilts.retrieval import best_threshold, bucc_f1
@@ -126,9 +128,10 @@ def test_hub_configs_and_splits_match_the_hub() -> None:
     assert [(h.path, h.config, h.split) for h in DATASETS["anli"].train] == [
         ("facebook/anli", "plain_text", f"train_r{r}") for r in (1, 2, 3)]
     assert DATASETS["mnli"].dev[0].split == "validation_matched"
+    # main holds only a loading script: the commit of its parquet export (refs/convert/parquet), issue 10
     assert (DATASETS["cosmosqa"].train[0].path, DATASETS["cosmosqa"].train[0].revision) == (
-        "allenai/cosmos_qa", "refs/convert/parquet")  # main holds only a loading script
-    assert DATASETS["hellaswag"].train[0].revision is None  # Rowan/hellaswag is parquet on main
+        "allenai/cosmos_qa", "ed50fe83db62b355759053b1cd5eef344ee371e0")
+    assert DATASETS["hellaswag"].train[0].revision == "049e80830aedaee63cd025622acf83822eb46553"  # parquet
     assert TARGETS["udpos"].configs["af"] == "udpos.Afrikaans"  # the parquet conversion's name
     assert TARGETS["udpos"].configs["el"] == "udpos.Greek" and TARGETS["udpos"].configs["fa"] == "udpos.Persian"
     assert TARGETS["tatoeba"].configs["zh"] == "tatoeba.cmn" and TARGETS["tatoeba"].configs["fa"] == "tatoeba.pes"
@@ -371,3 +374,75 @@ def test_training_job_without_its_cache_fails_at_once(tiny_encoder: Path, tmp_pa
     assert ("data set 'mnli' is not prepared: results/data/train/mnli/meta.json is missing" in done.stderr)
     assert "`snakemake --profile profiles/local results/data/train/mnli/meta.json`" in done.stderr
     assert time.perf_counter() - start < 60 and not (tmp_path / "out").exists()
+
+
+def _hub_splits() -> list:
+    """Every hub split the catalogue reads: the datasets' train and dev, every target's (language, split)."""
+    splits = [h for ds in DATASETS.values() if ds.on_hub for h in (*ds.train, *ds.dev)]
+    return splits + [t.source(lang, split) for t in TARGETS.values() for lang in t.languages
+                     for split in t.splits_for(lang)]
+
+
+def test_every_hub_load_names_the_catalogues_revision() -> None:
+    splits = _hub_splits()
+    assert set(HUB_REVISIONS) == {h.path for h in splits}
+    assert all(h.revision == HUB_REVISIONS[h.path] for h in splits)
+    assert all(re.fullmatch(r"[0-9a-f]{40}", sha) for sha in HUB_REVISIONS.values() if sha is not None)
+
+
+class FakeHub:
+    """`datasets.load_dataset_builder` for one hub repo: serves fixed rows and resolves every revision to
+    `commit` (the hub resolves a pinned sha to itself and the main branch to its head)."""
+
+    def __init__(self, rows: list[dict[str, Any]], commit: str) -> None:
+        self.rows, self.commit, self.asked = rows, commit, []
+
+    def __call__(self, path: str, name: str | None = None, revision: str | None = None) -> Any:
+        import datasets
+
+        self.asked.append((path, name, revision))
+        hub = self
+
+        class Builder:
+            hash = revision or hub.commit
+
+            def download_and_prepare(self) -> None:
+                pass
+
+            def as_dataset(self, split: str) -> datasets.Dataset:
+                return datasets.Dataset.from_list(hub.rows)
+
+        return Builder()
+
+
+def test_hub_loads_read_the_pinned_commit_or_the_configured_one_and_meta_records_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    hub = FakeHub([{"sentence": "good film", "label": 1, "idx": 0}, {"sentence": "bad film", "label": 0, "idx": 1}],
+                  commit="c" * 40)
+    monkeypatch.setattr(datasets, "load_dataset_builder", hub)
+    meta = prepare_dataset("sst2", tmp_path / "pinned", Sources.from_config({"hub_mirror": None}))
+    pinned = HUB_REVISIONS["nyu-mll/glue"]
+    assert hub.asked == [("nyu-mll/glue", "sst2", pinned)] * 2  # train and validation, at the catalogue's pin
+    assert meta["data"] == [{"hub": "nyu-mll/glue", "revision": pinned}]
+    assert json.loads((tmp_path / "pinned" / "meta.json").read_text())["data"] == meta["data"]
+    hub.asked.clear()
+    other = "0123456789abcdef0123456789abcdef01234567"
+    meta = prepare_dataset("sst2", tmp_path / "other", Sources.from_config({"revisions": {"nyu-mll/glue": other}}))
+    assert hub.asked == [("nyu-mll/glue", "sst2", other)] * 2 and meta["data"] == [{"hub": "nyu-mll/glue",
+                                                                                    "revision": other}]
+    # an unpinned repo (revision None) is read at the hub's main branch; the commit it resolved to is recorded
+    hub = FakeHub([{"tokens": ["Ek", "lees", "."], "pos_tags": [10, 15, 12]}], commit="c" * 40)
+    monkeypatch.setattr(datasets, "load_dataset_builder", hub)
+    meta = prepare_target("udpos", ["af"], tmp_path / "udpos", Sources())
+    assert {a[2] for a in hub.asked} == {HUB_REVISIONS["google/xtreme"]}
+    assert meta["data"] == [{"hub": "google/xtreme", "revision": HUB_REVISIONS["google/xtreme"] or "c" * 40}]
+
+
+def test_local_and_mirror_sources_record_the_folder_and_a_digest_of_the_files_read(tmp_path: Path) -> None:
+    meta = prepare_dataset("mnli", tmp_path / "mnli", SOURCES)
+    [origin] = meta["data"]
+    assert origin["folder"] == str(FIXTURES / "hub") and origin["files"] == 2  # train and validation_matched
+    again = prepare_dataset("mnli", tmp_path / "again", SOURCES)
+    assert again["data"] == meta["data"] and len(origin["sha256"]) == 64

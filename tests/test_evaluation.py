@@ -209,3 +209,16 @@ def test_bucc_repeated_text_through_evaluate_cell(tiny_encoder: Path, tmp_path: 
         evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bad.parquet",
                       hparams={}, retrieval_settings={"pooling": "max"}, seed=1)
     assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_scores_say_what_data_they_came_from(tiny_encoder: Path, tmp_path: Path) -> None:
+    """The run facts of a scores.parquet copy the prepared data's origins and not-comparable languages:
+    BUCC from the hub (its mirror here) holds gold pairs only."""
+    data = tmp_path / "data"
+    meta = prepare_target("bucc", ["de"], data / "bucc", SOURCES)
+    evaluate_cell(target="bucc", model_dir=tiny_encoder, data_dir=data, out=tmp_path / "bucc.parquet", hparams={},
+                  retrieval_settings={"max_length": 64, "batch_size": 4, "k": 2}, seed=1)
+    facts = json.loads(pd.read_parquet(tmp_path / "bucc.parquet")["run_facts"].iat[0])
+    assert facts["data"] == {"eval/bucc": {"origins": meta["data"], "not_comparable": meta["not_comparable"]}}
+    assert facts["data"]["eval/bucc"]["origins"][0]["folder"] == str(FIXTURES / "hub")
+    assert "gold pairs only" in facts["data"]["eval/bucc"]["not_comparable"]["de"]

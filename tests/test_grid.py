@@ -171,3 +171,15 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert "xx" in run.stderr + run.stdout
     assert "Job stats" not in run.stdout
+
+
+def test_hub_revisions_can_be_overridden_per_repo_and_are_checked(paper: dict) -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    ok = {**paper, "sources": {**paper["sources"], "revisions": {"google/xtreme": sha, "nyu-mll/glue": sha}}}
+    validate(copy.deepcopy(ok), str(SCHEMA))
+    check_config(ok)
+    assert "'main' does not match" in refuse({**paper, "sources": {"revisions": {"google/xtreme": "main"}}})
+    message = refuse({**paper, "sources": {"revisions": {"google/xtrem": sha}}})
+    assert "sources.revisions: 'google/xtrem' is no hub repo this grid reads" in message and "google/xtreme" in message
+    variant = {"mt": {"task": "mnli", "translations": {"source": "someone/mnli-mt", "languages": ["de"]}}}
+    check_config({**paper, "variants": variant, "sources": {"revisions": {"someone/mnli-mt": sha}}})

@@ -115,3 +115,19 @@ def test_untrained_control_is_the_architecture_with_seeded_random_weights(tiny_e
     manifest = pd.read_parquet(tmp_path / "a" / "manifest.parquet")
     assert manifest.loc[0, "task"] == "untrained" and manifest.loc[0, "path"] == str(tmp_path / "a")
     assert (tmp_path / "a" / "tokenizer.json").is_file() and not list(tmp_path.glob(".*"))  # renamed into place
+
+
+def test_checkpoint_manifests_say_what_data_the_training_read(tiny_encoder: Path, tmp_path: Path) -> None:
+    _, _, tokenizer = load_encoder_with_mlm_head(tiny_encoder)
+    data_dir = prepared(tmp_path, tokenizer, n=32)
+    meta = json.loads((data_dir / "sst2" / "meta.json").read_text())
+    origins = [{"folder": "/data/sst2", "files": 2, "sha256": "ab" * 32}]
+    (data_dir / "sst2" / "meta.json").write_text(json.dumps({**meta, "data": origins}))
+    out = tmp_path / "out"
+    hparams = {"sst2": {"lr": 1e-3, "batch_size": 16, "grad_accum": 1, "epochs": 1, "max_length": 32}}
+    train_phase(phase="intermediate", tasks=["sst2"], init=tiny_encoder, data_dir=data_dir, out=out,
+                state_dir=tmp_path / "state", hparams=hparams, seed=0)
+    facts = json.loads(pd.read_parquet(out / "manifest.parquet")["run_facts"].iat[0])
+    assert facts["data"] == {"train/sst2": {"origins": origins}}
+    init_untrained(like=tiny_encoder, out=tmp_path / "untrained", seed=1)
+    assert json.loads(pd.read_parquet(tmp_path / "untrained" / "manifest.parquet")["run_facts"].iat[0])["data"] == {}

@@ -79,6 +79,22 @@ def test_small_grid_fills_every_cell_and_table(small_grid: Path) -> None:
         "none/mnli", "none/pawsx", "sst2/mnli", "sst2/pawsx"]
 
 
+def test_small_grid_marks_its_partial_targets_and_says_what_data_it_read(small_grid: Path) -> None:
+    """Two languages per target: every target, group and XTREME is marked partial (†) in every table; the
+    data table names the demo's mirror (its folder and a digest of the files read) for every cache."""
+    tables = small_grid / "tables"
+    for name in ("transfer.md", "delta.md", "best.md", "transfer.tex", "per_language/xnli.md"):
+        text = (tables / name).read_text()
+        assert "xnli†" in text or "avg†" in text, name
+    transfer = (tables / "transfer.md").read_text()
+    assert all(f"{t}†" in transfer for t in ("xnli", "pawsx", "tatoeba", "classification", "retrieval", "xtreme"))
+    assert "xnli†: partial language set, 2 of XTREME's 15 languages (left out: ar bg el es fr hi" in transfer
+    data = pd.read_parquet(tables / "data.parquet")
+    assert {"eval/xnli", "eval/pawsx", "eval/tatoeba", "train/mnli", "train/pawsx", "train/sst2"} <= set(data.index)
+    assert set(data["source"]) == {"folder"} and data["revision or sha256"].str.len().eq(64).all()
+    assert "## Marks" in (small_grid / "README.md").read_text()
+
+
 SCORE_KEYS = ["intermediate", "target", "seed", "language", "split", "metric"]
 
 

@@ -7,6 +7,10 @@ NaN when one of their targets is missing for the row. `transfer_std_table` gives
 standard deviation over seeds (NaN with one seed); group and XTREME spreads are taken over the per-seed
 group and XTREME scores. Missing cells are NaN, never an error.
 
+Marks (`xstilts.comparability`): the Markdown and LaTeX renderings label a column † where its target was
+evaluated on fewer languages than XTREME's and ‡ where its data are not XTREME's, with a note under the table;
+the parquet and CSV tables stay numeric.
+
 Seed noise: a delta "exceeds seed noise" when |delta| > NOISE_FACTOR (2) x the pooled standard deviation
 of the row's and the baseline's per-seed scores, sqrt(((n_r - 1) s_r² + (n_b - 1) s_b²) / (n_r + n_b - 2));
 with one seed on both sides the noise is unknown and no delta is marked. With several seeds the Markdown
@@ -25,6 +29,7 @@ from matplotlib.colors import CenteredNorm, Normalize
 from matplotlib.figure import Figure
 
 from xstilts.catalogue import BASELINE_ROW, GROUPS, TARGETS, UNTRAINED_ROW
+from xstilts.comparability import Marks, marks
 from xstilts.results_io import atomic_path, write_parquet, write_text
 
 CELL_KEYS = ["intermediate", "target", "seed", "language"]
@@ -243,25 +248,50 @@ def _markdown(df: pd.DataFrame) -> str:
     return shown.to_markdown(floatfmt=".1f", missingval="–") + "\n"
 
 
-def _latex(df: pd.DataFrame) -> str:
+_TEX_SPECIALS = {c: f"\\{c}" for c in "&%$#_{}"} | {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}",
+                                                     "^": r"\textasciicircum{}"}
+
+
+def _latex(df: pd.DataFrame, notes: Sequence[str] = ()) -> str:
+    """A booktabs-style tabular (1 decimal), then `notes` as a footnote-size paragraph."""
     styler = df.style.format(precision=1, na_rep="--", escape="latex")
     styler = styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
-    return styler.to_latex(hrules=True)
+    lines = ["".join(_TEX_SPECIALS.get(c, c) for c in line) for line in notes]
+    return styler.to_latex(hrules=True) + ("\\par{\\footnotesize " + " \\\\\n".join(lines) + "}\n" if lines else "")
 
 
-def text_markdown(text: pd.DataFrame, note: str) -> str:
-    """A table of preformatted cells (e.g. `mean_std_frame`), right-aligned, then `note`."""
-    return text.to_markdown(stralign="right") + f"\n\n{note}\n"
+def notes_markdown(lines: Sequence[str]) -> str:
+    """Notes under a Markdown table (the marks' meaning), as a list; "" without notes."""
+    return "".join(f"\n- {line}" for line in lines) + ("\n" if lines else "")
 
 
-def _write_formats(df: pd.DataFrame, stem: Path, markdown: str | None = None) -> list[Path]:
-    """`stem`.parquet, .csv (full precision), .md (`markdown` if given) and .tex (1 decimal)."""
+def text_markdown(text: pd.DataFrame, note: str, notes: Sequence[str] = ()) -> str:
+    """A table of preformatted cells (e.g. `mean_std_frame`), right-aligned, then `note` and `notes`."""
+    return text.to_markdown(stralign="right") + f"\n\n{note}\n" + notes_markdown(notes)
+
+
+def _write_formats(df: pd.DataFrame, stem: Path, markdown: str | None = None, shown: pd.DataFrame | None = None,
+                   notes: Sequence[str] = ()) -> list[Path]:
+    """`stem`.parquet, .csv (full precision), .md (`markdown` if given) and .tex (1 decimal); the text
+    formats render `shown` (`df` with marked labels) and end with `notes`."""
+    shown = df if shown is None else shown
     paths = [stem.with_name(f"{stem.name}.{ext}") for ext in ("parquet", "csv", "md", "tex")]
     write_parquet(df, paths[0])
     write_text(df.to_csv(), paths[1])
-    write_text(markdown or _markdown(df), paths[2])
-    write_text(_latex(df), paths[3])
+    write_text(markdown or _markdown(shown) + notes_markdown(notes), paths[2])
+    write_text(_latex(shown, notes), paths[3])
     return paths
+
+
+def marked(name: str, df: pd.DataFrame, grid_marks: Marks) -> tuple[pd.DataFrame, list[str]]:
+    """A table of `write_tables` with its labels marked, and the notes that explain the marks: `best` is
+    labelled by row, `per_language/<target>` by language, the others by column."""
+    if name == "best":
+        return grid_marks.relabel(df, axis="index"), grid_marks.notes(list(df.index))
+    if name.startswith("per_language/"):
+        target = name.split("/", 1)[1]
+        return grid_marks.relabel_languages(target, df), grid_marks.notes([target])
+    return grid_marks.relabel(df), grid_marks.notes(list(df.columns))
 
 
 def _heatmap(df: pd.DataFrame, path: Path, *, title: str, diverging: bool, n_targets: int) -> None:
@@ -300,7 +330,8 @@ def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targe
 
     Tables (each as .parquet, .csv, .md, .tex): `transfer`, `transfer_std`, `delta` (vs "none"),
     `best`, and `per_language/<target>` per target; transfer.md shows mean ± std and delta.md marks
-    the deltas beyond seed noise. Heatmaps: `heatmap_transfer.png`, `heatmap_delta.png`.
+    the deltas beyond seed noise; the text formats and heatmaps mark partial and not-comparable columns
+    (module docstring). Heatmaps: `heatmap_transfer.png`, `heatmap_delta.png`.
     """
     out_dir = Path(out_dir)
     transfer = transfer_table(scores, rows, targets)
@@ -313,17 +344,22 @@ def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targe
     }
     tables |= {f"per_language/{t}": per_language_table(scores, t, rows) for t in targets}
     significant = significant_table(delta, noise_table(tables["transfer_std"], seed_count_table(scores, rows, targets)))
+    grid_marks = marks(scores, targets)
+    shown = {name: marked(name, df, grid_marks) for name, df in tables.items()}
+    notes = shown["transfer"][1]
     markdown = {
-        "transfer": text_markdown(mean_std_frame(transfer, tables["transfer_std"]), transfer_note(scores, targets)),
-        "delta": text_markdown(delta_frame(delta, significant), DELTA_NOTE),
+        "transfer": text_markdown(grid_marks.relabel(mean_std_frame(transfer, tables["transfer_std"])),
+                                  transfer_note(scores, targets), notes),
+        "delta": text_markdown(grid_marks.relabel(delta_frame(delta, significant)), DELTA_NOTE, notes),
     }
-    paths = [p for name, df in tables.items() for p in _write_formats(df, out_dir / name, markdown.get(name))]
+    paths = [p for name, df in tables.items()
+             for p in _write_formats(df, out_dir / name, markdown.get(name), *shown[name])]
     heatmaps = (
         ("transfer", transfer, "Zero-shot transfer (0-100)", False),
         ("delta", delta, f"Gain over {BASELINE_ROW!r} (points)", True),
     )
     for name, df, title, diverging in heatmaps:
         path = out_dir / f"heatmap_{name}.png"
-        _heatmap(df, path, title=title, diverging=diverging, n_targets=len(targets))
+        _heatmap(grid_marks.relabel(df), path, title=title, diverging=diverging, n_targets=len(targets))
         paths.append(path)
     return paths

@@ -9,10 +9,11 @@ Two kinds of entry:
 
 Hub ids, configs, splits and column types were checked against the dataset cards (datasets >= 4 loads
 only parquet): `facebook/anli` plain_text (label: ClassLabel entailment/neutral/contradiction),
-`tau/commonsense_qa`, `allenai/cosmos_qa` (main holds a loading script: its parquet export
-`refs/convert/parquet`, config "default"), `Rowan/hellaswag` (label a string), `nyu-mll/glue`,
-`rajpurkar/squad{,_v2}`, and `google/xtreme`'s parquet configs (XNLI's `gold_label` and PAWS-X's `label`
-are strings; udpos Kazakh lacks a validation split, Tagalog, Thai and Yoruba have only test).
+`tau/commonsense_qa`, `allenai/cosmos_qa` (main holds a loading script: its parquet export, config
+"default"), `Rowan/hellaswag` (label a string), `nyu-mll/glue`, `rajpurkar/squad{,_v2}`, and
+`google/xtreme`'s parquet configs (XNLI's `gold_label` and PAWS-X's `label` are strings; udpos Kazakh lacks a
+validation split, Tagalog, Thai and Yoruba have only test). Every hub load reads the commit named in
+HUB_REVISIONS (config `sources.revisions` overrides it per repo).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from xstilts.languages import TATOEBA_CODES, TYDIQA_PREFIXES, UDPOS_NAMES
+from xstilts.languages import NAMES, TATOEBA_CODES, TYDIQA_PREFIXES, UDPOS_NAMES
 
 Family = Literal["classification", "multiple_choice", "tagging", "qa", "retrieval"]
 # The seqeval version whose reading of tags a tagging F1 follows (`metrics.TAG_F1`): XTREME's UD-POS
@@ -36,15 +37,38 @@ UPOS_TAGS = (
 )  # fmt: skip
 NER_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
+# The commit every hub load reads, per dataset repo: full shas of commits that hold the parquet data, found
+# on the hub's own pages (dataset tree / commit pages). None: no full sha found from a reliable page, so
+# that repo is read at its main branch until one is named here or in config `sources.revisions`.
+HUB_REVISIONS: dict[str, str | None] = {
+    "facebook/anli": "b83b1452ab817eac4dcb36625e7c1fa95025093d",  # main after "Convert dataset to Parquet" (#5)
+    # tau/commonsense_qa: no commit page found; its main holds parquet data.
+    "tau/commonsense_qa": None,
+    # Cosmos QA's main holds only a loading script: this is its parquet export (refs/convert/parquet).
+    "allenai/cosmos_qa": "ed50fe83db62b355759053b1cd5eef344ee371e0",
+    "Rowan/hellaswag": "049e80830aedaee63cd025622acf83822eb46553",  # "Delete loading script": data/*.parquet
+    "nyu-mll/glue": "a3f3ab759b9d7018046ce361f115ef38276d2e1e",  # "Convert dataset to Parquet (#16)"
+    "rajpurkar/squad_v2": "dccd52e142ef4ad27083cc78299b15ebccb8fd13",  # end of "Convert dataset to Parquet" (#6)
+    # the revision `datasets` resolved rajpurkar/squad to (hf://datasets/rajpurkar/squad@.../plain_text/*.parquet)
+    "rajpurkar/squad": "7b6d24c440a36b6815f21b70d25016731768db1f",
+    # google/xtreme: the newest full sha found (68bd9e0, "Add udpos.Yoruba data files") still holds the loading
+    # script that datasets >= 4 refuses; its deletion (21f88c0) is known by its short sha only.
+    "google/xtreme": None,
+}
+
 
 @dataclass(frozen=True)
 class HubSplit:
-    """One split of one config of a Hugging Face dataset repo."""
+    """One split of one config of a Hugging Face dataset repo, at the commit HUB_REVISIONS names."""
 
     path: str
     config: str | None
     split: str
     revision: str | None = None
+
+    @classmethod
+    def pinned(cls, path: str, config: str | None, split: str) -> HubSplit:
+        return cls(path, config, split, HUB_REVISIONS.get(path))
 
 
 @dataclass(frozen=True)
@@ -83,10 +107,17 @@ class Target:
     configs: dict[str, str] = field(default_factory=dict)  # language -> hub config
     missing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # language -> splits not on the hub
     seqeval: Seqeval = "1.2.2"  # a tagging F1's reading of tags
+    # Why the hub copy's numbers are not XTREME's, per language ("*": every language): what the local copy
+    # (`sources.<local_path_key>`) avoids.
+    hub_caveats: dict[str, str] = field(default_factory=dict)
 
     def source(self, language: str, split: str) -> HubSplit:
         """The hub split holding this target's data for one language."""
-        return HubSplit("google/xtreme", self.configs[language], split)
+        return HubSplit.pinned("google/xtreme", self.configs[language], split)
+
+    def hub_caveat(self, language: str) -> str | None:
+        """Why this language's data read from the hub differ from XTREME's (None: they do not)."""
+        return self.hub_caveats.get(language, self.hub_caveats.get("*"))
 
     def splits_for(self, language: str) -> tuple[str, ...]:
         """The splits evaluated for one language: those of `splits` that its hub config has."""
@@ -98,16 +129,16 @@ class Target:
 
 
 def _glue(config: str, dev: str = "validation") -> tuple[tuple[HubSplit, ...], tuple[HubSplit, ...]]:
-    return (HubSplit("nyu-mll/glue", config, "train"),), (HubSplit("nyu-mll/glue", config, dev),)
+    return _one("nyu-mll/glue", config, dev=dev)
 
 
-def _one(path: str, config: str | None, train: str = "train", dev: str = "validation", revision=None):
-    return (HubSplit(path, config, train, revision),), (HubSplit(path, config, dev, revision),)
+def _one(path: str, config: str | None, train: str = "train", dev: str = "validation"):
+    return (HubSplit.pinned(path, config, train),), (HubSplit.pinned(path, config, dev),)
 
 
 def _datasets() -> dict[str, Dataset]:
-    anli_train = tuple(HubSplit("facebook/anli", "plain_text", f"train_r{r}") for r in (1, 2, 3))
-    anli_dev = tuple(HubSplit("facebook/anli", "plain_text", f"dev_r{r}") for r in (1, 2, 3))
+    anli_train = tuple(HubSplit.pinned("facebook/anli", "plain_text", f"train_r{r}") for r in (1, 2, 3))
+    anli_dev = tuple(HubSplit.pinned("facebook/anli", "plain_text", f"dev_r{r}") for r in (1, 2, 3))
     entries = [
         Dataset("anli", "classification", "accuracy", "anli", anli_train, anli_dev, NLI_LABELS),
         # CCGbank is LDC-licensed: only a local copy (train.parquet, dev.parquet: tokens, tags).
@@ -116,7 +147,7 @@ def _datasets() -> dict[str, Dataset]:
         Dataset("commonsenseqa", "multiple_choice", "accuracy", "commonsenseqa",
                 *_one("tau/commonsense_qa", None), num_choices=5),
         Dataset("cosmosqa", "multiple_choice", "accuracy", "cosmosqa",
-                *_one("allenai/cosmos_qa", None, revision="refs/convert/parquet"), num_choices=4,
+                *_one("allenai/cosmos_qa", None), num_choices=4,
                 local_path_key="cosmosqa"),
         Dataset("hellaswag", "multiple_choice", "accuracy", "hellaswag",
                 *_one("Rowan/hellaswag", None), num_choices=4),
@@ -131,7 +162,7 @@ def _datasets() -> dict[str, Dataset]:
         Dataset("pawsx", "classification", "accuracy", "pawsx", *_one("google/xtreme", "PAWS-X.en"),
                 ("0", "1")),
         Dataset("udpos", "tagging", "f1", "udpos", *_one("google/xtreme", "udpos.English"), UPOS_TAGS,
-                seqeval="0.0.12"),
+                seqeval="0.0.12", local_path_key="udpos"),
         Dataset("panx", "tagging", "f1", "panx", *_one("google/xtreme", "PAN-X.en"), NER_TAGS),
         Dataset("squad", "qa", "f1", "squad", *_one("rajpurkar/squad", None)),
         Dataset("tydiqa", "qa", "f1", "squad", *_one("google/xtreme", "tydiqa"),
@@ -150,6 +181,24 @@ _XQUAD = "en es de el ru tr ar vi th zh hi"
 _MLQA = "en es de ar hi vi zh"
 _TYDIQA = "en ar bn fi id ko ru sw te"
 _BUCC = "de fr ru zh"
+# What the hub's udpos configs mix in: they take every UD v2.5 treebank whose path holds "_<Language>"
+# (its loading script, `if f"_{lang}" in path`), XTREME the files whose name starts with "<iso>_". Checked
+# for all 33 languages against the hub's row counts (README dataset_info) and each treebank's stats.xml at
+# tag r2.5; the other 28 configs hold only their own language's treebanks (HIENCS, matched by Hindi and
+# English, has no word forms and adds no row; Turkish-German SAGT joined UD in v2.7).
+UDPOS_HUB_OTHER_TREEBANKS: dict[str, str] = {
+    "el": "Ancient Greek (grc_perseus, grc_proiel): 26,490 of 28,152 train, 2,156 of 2,559 dev and 2,353 of 2,809 "
+          "test sentences",
+    "ru": "Old Russian (orv_rnc, orv_torot): 13,336 of 67,435 train, 1,852 of 9,960 dev and 2,360 of 11,336 test "
+          "sentences",
+    "zh": "Classical Chinese (lzh_kyoto): 11,004 of 18,998 train, 2,038 of 3,038 dev and 2,073 of 5,528 test "
+          "sentences",
+    "fr": "Old French (fro_srcmf): 13,909 of 47,308 train, 1,842 of 5,979 dev and 1,927 of 9,465 test sentences",
+    "de": "Swiss German (gsw_uzh): 100 of 22,458 test sentences",
+}
+BUCC_HUB_CAVEAT = ("the hub copy holds the gold pairs only (no sentence without a translation), so mining is "
+                   "easier and F1 higher than on the BUCC 2018 files")
+
 _TATOEBA = ("ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw "
             "zh kk tr et fi hu")
 
@@ -167,8 +216,10 @@ def _targets() -> dict[str, Target]:
         _target("pawsx", "classification", "accuracy", "classification", "pawsx", _PAWSX, "pawsx",
                 ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
         _target("udpos", "tagging", "f1", "tagging", "udpos", _UDPOS, "udpos", ("validation", "test"),
-                lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS, seqeval="0.0.12",
-                missing={lang: ("validation",) for lang in ("kk", "th", "tl", "yo")}),
+                lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS, seqeval="0.0.12", local_path_key="udpos",
+                missing={lang: ("validation",) for lang in ("kk", "th", "tl", "yo")},
+                hub_caveats={lang: f"the hub's udpos.{NAMES[lang]} mixes in {what}"
+                             for lang, what in UDPOS_HUB_OTHER_TREEBANKS.items()}),
         _target("panx", "tagging", "f1", "tagging", "panx", _PANX, "panx", ("validation", "test"),
                 lambda lang: f"PAN-X.{lang}", labels=NER_TAGS),
         _target("xquad", "qa", "f1_em", "qa", "squad", _XQUAD, "squad", ("validation",),
@@ -178,7 +229,7 @@ def _targets() -> dict[str, Target]:
         _target("tydiqa", "qa", "f1_em", "qa", "squad", _TYDIQA, "tydiqa", ("validation",),
                 lambda _: "tydiqa"),
         _target("bucc", "retrieval", "f1", "retrieval", "bitext", _BUCC, None, ("validation", "test"),
-                lambda lang: f"bucc18.{lang}", local_path_key="bucc"),
+                lambda lang: f"bucc18.{lang}", local_path_key="bucc", hub_caveats={"*": BUCC_HUB_CAVEAT}),
         _target("tatoeba", "retrieval", "accuracy", "retrieval", "bitext", _TATOEBA, None,
                 ("validation",), lambda lang: f"tatoeba.{TATOEBA_CODES[lang]}"),
     ]  # fmt: skip

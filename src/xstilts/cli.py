@@ -128,16 +128,19 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
 
     scores = read_scores(a.scores)
     written = write_tables(scores, a.out, a.rows, a.targets)
+    manifests = None
     if a.checkpoints and a.checkpoints.is_dir():
-        write_parquet(collect_manifests(a.checkpoints), a.checkpoints / "manifest.parquet")
+        manifests = collect_manifests(a.checkpoints)
+        write_parquet(manifests, a.checkpoints / "manifest.parquet")
     if a.report:
         from xstilts.report import write_report
 
         refresh = shlex.join(["xstilts", "aggregate", "--scores", str(a.scores), "--out", str(a.out), "--rows",
                               *a.rows, "--targets", *a.targets, "--seeds", *map(str, a.seeds), "--report",
-                              str(a.report)] + (["--variants", json.dumps(a.variants)] if a.variants else []))
+                              str(a.report)] + (["--variants", json.dumps(a.variants)] if a.variants else [])
+                             + (["--checkpoints", str(a.checkpoints)] if a.checkpoints else []))
         written += write_report(scores, a.report, a.out, rows=a.rows, targets=a.targets, seeds=a.seeds,
-                                variants=a.variants, refresh=refresh)
+                                variants=a.variants, refresh=refresh, manifests=manifests)
     print("\n".join(str(p) for p in written))
 
 

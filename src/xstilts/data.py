@@ -1,10 +1,10 @@
 """Loading tasks from their sources and normalising them into a parquet cache.
 
 A split comes from, in this order: a local copy named in the config (`sources.<key>`: CCGbank, the
-original BUCC 2018 files, Cosmos QA's release, machine translations), the demo's hub mirror
-(`sources.hub_mirror`, laid out `<repo>/<config or "default">/<split>.<ext>`), or the hub itself
-(`datasets.load_dataset`). Every hub schema is then read into one table per task family, the only
-shapes the rest of the package sees:
+original BUCC 2018 files, a UD v2.5 release for UD-POS, Cosmos QA's release, machine translations), the
+demo's hub mirror (`sources.hub_mirror`, laid out `<repo>/<config or "default">/<split>.<ext>`), or the hub
+itself at the commit the catalogue pins (`sources.revisions` overrides it per repo). Every hub schema is then
+read into one table per task family, the only shapes the rest of the package sees:
 - classification: text_a, text_b (None for single sentences), label (int)
 - multiple_choice: context, choices (list of str), label (int)
 - tagging: tokens (list of str), tags (list of int, indices into the label list)
@@ -13,14 +13,19 @@ shapes the rest of the package sees:
   a sentence without a translation (the original BUCC files: mining runs over every sentence)
 
 Prepared caches: `<cache>/<dataset>/{train,dev}.parquet` and `<cache>/<target>/<split>/<lang>.parquet`,
-each folder with a `meta.json` (family, labels, row counts) written last.
+each folder with a `meta.json` written last: family, labels, row counts; `data`, where the rows came from
+(each hub repo with the commit read, each local folder with a sha256 of the files read); for a target,
+`not_comparable`, the languages whose data are not XTREME's (`Target.hub_caveat`: read from the hub where
+XTREME reads the original files).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,27 +33,71 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from xstilts import ud
 from xstilts.catalogue import DATASETS, TARGETS, Dataset, HubSplit, Target
 from xstilts.errors import DataError
-from xstilts.languages import TYDIQA_PREFIXES
+from xstilts.languages import TYDIQA_PREFIXES, UDPOS_NAMES
 from xstilts.results_io import write_parquet, write_text
 
 
 @dataclass(frozen=True)
 class Sources:
-    """Where data comes from: the hub, a local mirror of it (the demo), or local copies per task."""
+    """Where data comes from: the hub (at pinned commits, `revisions` overriding the catalogue's per
+    repo), a local mirror of it (the demo), or local copies per task."""
 
     hub_mirror: Path | None = None
     local: Mapping[str, Path] = field(default_factory=dict)
+    revisions: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, sources: Mapping[str, Any]) -> Sources:
         mirror = sources.get("hub_mirror")
-        local = {k: Path(v) for k, v in sources.items() if k != "hub_mirror" and v}
-        return cls(Path(mirror) if mirror else None, local)
+        local = {k: Path(v) for k, v in sources.items() if k not in ("hub_mirror", "revisions") and v}
+        return cls(Path(mirror) if mirror else None, local, dict(sources.get("revisions") or {}))
 
     def local_path(self, key: str | None) -> Path | None:
         return self.local.get(key) if key else None
+
+    def revision(self, hub: HubSplit) -> str | None:
+        """The commit to read a hub split at: the config's for its repo, else the catalogue's."""
+        return self.revisions.get(hub.path, hub.revision)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one split's rows came from: a hub repo at a commit (`revision`: the one read, resolved from
+    the pinned or the main branch; None where unknown), or files of a local folder."""
+
+    name: str  # repo id or folder
+    revision: str | None = None
+    files: tuple[Path, ...] = ()
+
+    @property
+    def is_hub(self) -> bool:
+        return not self.files
+
+
+def _digest(root: Path, files: set[Path]) -> str:
+    """sha256 over the files (relative path and content of each, in path order)."""
+    digest = hashlib.sha256()
+    for file in sorted(files):
+        name = file.relative_to(root) if file.is_relative_to(root) else file
+        digest.update(name.as_posix().encode() + b"\0")
+        with file.open("rb") as fh:
+            digest.update(hashlib.file_digest(fh, "sha256").digest())
+    return digest.hexdigest()
+
+
+def origins_json(origins: list[Origin]) -> list[dict[str, Any]]:
+    """The `data` entry of meta.json: each hub repo and commit, each local folder with its files' digest."""
+    hubs = dict.fromkeys((o.name, o.revision) for o in origins if o.is_hub)
+    folders: dict[str, set[Path]] = {}
+    for o in origins:
+        if not o.is_hub:
+            folders.setdefault(o.name, set()).update(o.files)
+    return ([{"hub": repo, "revision": rev} for repo, rev in hubs]
+            + [{"folder": name, "files": len(files), "sha256": _digest(Path(name), files)}
+               for name, files in folders.items()])
 
 
 # --- Reading one split in its hub schema ----------------------------------------------------------
@@ -62,7 +111,9 @@ _LOCAL_LAYOUTS = {
            "with `tokens` and `tags` columns",
     "cosmosqa": "Cosmos QA's release (train.csv, valid.csv) or train/validation tables in the hub schema",
     "bucc": "the BUCC 2018 files <lang>-en.{sample,training}.{<lang>,en,gold} (or XTREME's dev/test names)",
+    "udpos": ud.LAYOUT,
 }  # fmt: skip
+Read = tuple[pd.DataFrame, list[Path]]  # a local reader's rows and the files it read
 
 
 def _load_table(file: Path) -> pd.DataFrame:
@@ -74,17 +125,17 @@ def _load_table(file: Path) -> pd.DataFrame:
     return datasets.load_dataset(builder, data_files=str(file), split="train", **options).to_pandas()
 
 
-def _table(folder: Path, split: str, task: str) -> pd.DataFrame:
+def _table(folder: Path, split: str, task: str) -> Read:
     """The file `<split>.<parquet|jsonl|json|csv>` of a folder of tables."""
     stems = _SPLIT_STEMS.get(split, (split,))
     for file in (folder / f"{stem}{ext}" for stem in stems for ext in _TABLE_FORMATS):
         if file.is_file():
-            return _load_table(file)
+            return _load_table(file), [file]
     raise DataError(f"task {task!r}: no {split} split in {folder} "
                     f"(looked for {'/'.join(stems)} with suffix {', '.join(_TABLE_FORMATS)})")
 
 
-def _local_tables(folder: Path, hub: HubSplit, task: str) -> pd.DataFrame:
+def _local_tables(folder: Path, hub: HubSplit, task: str) -> Read:
     """A local copy laid out like the hub: `[<config>/]<split>.<ext>`."""
     return _table(folder / hub.config if hub.config else folder, hub.split, task)
 
@@ -93,25 +144,26 @@ _CCG_LEAF = re.compile(r"<L (\S+) \S+ \S+ (\S+) \S+>")  # <L category modified-P
 _CCG_SECTIONS = {"train": {f"{s:02d}" for s in range(2, 22)}, "dev": {"00"}, "test": {"23"}}
 
 
-def _ccgbank(folder: Path, hub: HubSplit, task: str) -> pd.DataFrame:
+def _ccgbank(folder: Path, hub: HubSplit, task: str) -> Read:
     """CCGbank's AUTO files (standard split: train 02-21, dev 00, test 23), each leaf a (word, supertag);
     without AUTO files, tables of `tokens` and `tags`."""
     autos = sorted(folder.glob("**/AUTO/*/*.auto"))
     if not autos:
         return _table(folder, hub.split, task)
     rows = []
-    for file in (f for f in autos if f.parent.name in _CCG_SECTIONS[hub.split]):
+    files = [f for f in autos if f.parent.name in _CCG_SECTIONS[hub.split]]
+    for file in files:
         for line in file.read_text(encoding="utf-8").splitlines():
             if line.startswith("(<"):
                 leaves = _CCG_LEAF.findall(line)
                 rows.append({"tokens": [w for _, w in leaves], "tags": [c for c, _ in leaves]})
-    return pd.DataFrame(rows, columns=["tokens", "tags"])
+    return pd.DataFrame(rows, columns=["tokens", "tags"]), files
 
 
 _BUCC_NAMES = {"validation": ("sample", "dev"), "test": ("training", "test")}  # BUCC's names, XTREME's
 
 
-def _bucc_files(folder: Path, hub: HubSplit, task: str) -> pd.DataFrame:
+def _bucc_files(folder: Path, hub: HubSplit, task: str) -> Read:
     """The original BUCC 2018 files of one language pair (tab-separated `id, sentence` per language and
     `source id, target id` gold pairs): the gold pairs, then every other sentence on its own."""
     lang = hub.config.split(".")[1]
@@ -131,20 +183,33 @@ def _bucc_files(folder: Path, hub: HubSplit, task: str) -> pd.DataFrame:
     rows = [(source[s], target[t]) for s, t in gold]
     rows += [(text, None) for sid, text in source.items() if sid not in paired_source]
     rows += [(None, text) for tid, text in target.items() if tid not in paired_target]
-    return pd.DataFrame(rows, columns=["source_sentence", "target_sentence"])
+    files = [golds[0], Path(f"{stem}.{lang}"), Path(f"{stem}.en")]
+    return pd.DataFrame(rows, columns=["source_sentence", "target_sentence"]), files
 
 
-_LOCAL_READERS: dict[str, Callable[[Path, HubSplit, str], pd.DataFrame]] = {"ccg": _ccgbank, "bucc": _bucc_files}
+_UDPOS_CODES = {name: code for code, name in UDPOS_NAMES.items()}
 
 
-def _load_hub(hub: HubSplit, task: str, prepared: Path | None) -> pd.DataFrame:
+def _ud_treebanks(folder: Path, hub: HubSplit, task: str) -> Read:
+    """UD-POS from a UD v2.5 release as XTREME selects and reads it (`xstilts.ud`)."""
+    return ud.read_split(folder, _UDPOS_CODES[hub.config.split(".", 1)[1]], hub.split)
+
+
+_LOCAL_READERS: dict[str, Callable[[Path, HubSplit, str], Read]] = {
+    "ccg": _ccgbank, "bucc": _bucc_files, "udpos": _ud_treebanks}
+
+
+def _load_hub(hub: HubSplit, revision: str | None, task: str, prepared: Path | None) -> tuple[pd.DataFrame, str]:
+    """A hub split at `revision` (None: the main branch) and the commit it was read at."""
     import datasets
 
     try:
-        return datasets.load_dataset(hub.path, hub.config, split=hub.split, revision=hub.revision).to_pandas()
+        builder = datasets.load_dataset_builder(hub.path, hub.config, revision=revision)
+        builder.download_and_prepare()
+        return builder.as_dataset(split=hub.split).to_pandas(), builder.hash
     except Exception as err:  # the hub's errors are many and unhelpful offline
         where = " ".join([hub.path, *([f"config {hub.config}"] if hub.config else []), f"split {hub.split}",
-                          *([f"revision {hub.revision}"] if hub.revision else [])])
+                          *([f"revision {revision}"] if revision else [])])
         hint = ""
         if datasets.config.HF_HUB_OFFLINE:
             command = f"snakemake --profile profiles/local {prepared}" if prepared else "xstilts prepare ..."
@@ -154,20 +219,25 @@ def _load_hub(hub: HubSplit, task: str, prepared: Path | None) -> pd.DataFrame:
 
 
 def read_split(hub: HubSplit, sources: Sources, *, task: str, local_key: str | None = None,
-               on_hub: bool = True, prepared: Path | None = None) -> pd.DataFrame:
+               on_hub: bool = True, prepared: Path | None = None) -> tuple[pd.DataFrame, Origin]:
     """One split in its hub schema, from a local copy (`sources.<local_key>`), the demo's mirror, or
-    the hub. `prepared` is the meta.json being prepared, named in the error when the hub is offline."""
+    the hub, and where it came from. `prepared` is the meta.json being prepared, named in the error
+    when the hub is offline."""
     folder = sources.local_path(local_key)
     if folder is not None:
         if not folder.exists():
-            raise DataError(f"task {task!r}: `sources.{local_key}` is {folder}, which does not exist")
-        return _LOCAL_READERS.get(local_key, _local_tables)(folder, hub, task)
+            raise DataError(f"task {task!r}: `sources.{local_key}` is {folder}, which does not exist: point it "
+                            f"at {_LOCAL_LAYOUTS.get(local_key, 'its files')}")
+        df, files = _LOCAL_READERS.get(local_key, _local_tables)(folder, hub, task)
+        return df, Origin(str(folder), files=tuple(files))
     if not on_hub:
         raise DataError(f"task {task!r} has no copy on the hub: set `sources.{local_key}` in config.yaml to "
                         f"a folder holding {_LOCAL_LAYOUTS.get(local_key, 'its files')}")
     if sources.hub_mirror is not None:
-        return _table(sources.hub_mirror / hub.path / (hub.config or "default"), hub.split, task)
-    return _load_hub(hub, task, prepared)
+        df, files = _table(sources.hub_mirror / hub.path / (hub.config or "default"), hub.split, task)
+        return df, Origin(str(sources.hub_mirror), files=tuple(files))
+    df, commit = _load_hub(hub, sources.revision(hub), task, prepared)
+    return df, Origin(hub.path, commit)
 
 
 # --- Normalisers: hub schema -> family table ------------------------------------------------------
@@ -311,24 +381,33 @@ def bitext_sides(df: pd.DataFrame, duplicates: str = "xtreme") -> Bitext:
 
 # --- Preparing the caches -------------------------------------------------------------------------
 
-def _read_dataset_split(ds: Dataset, hubs: tuple[HubSplit, ...], sources: Sources,
-                        prepared: Path) -> pd.DataFrame:
-    frames = [read_split(h, sources, task=ds.name, local_key=ds.local_path_key, on_hub=ds.on_hub,
-                         prepared=prepared) for h in hubs]
+def _read_dataset_split(ds: Dataset, hubs: tuple[HubSplit, ...], sources: Sources, prepared: Path,
+                        origins: list[Origin]) -> pd.DataFrame:
+    frames = []
+    for hub in hubs:
+        df, origin = read_split(hub, sources, task=ds.name, local_key=ds.local_path_key, on_hub=ds.on_hub,
+                                prepared=prepared)
+        frames.append(df)
+        origins.append(origin)
     df = pd.concat(frames, ignore_index=True)
     if ds.id_prefix:
         df = df[df["id"].str.startswith(ds.id_prefix + "-")].reset_index(drop=True)
     return df
 
 
-def _read_translations(ds: Dataset, translations: Mapping[str, Any], prepared: Path) -> pd.DataFrame:
+def _read_translations(ds: Dataset, translations: Mapping[str, Any], sources: Sources, prepared: Path,
+                       origins: list[Origin]) -> pd.DataFrame:
     """Machine-translated training data in the task's hub schema: a hub repo with one config per
-    language, or a folder `<lang>/train.parquet`."""
+    language (at `sources.revisions` of that repo, if named), or a folder `<lang>/train.parquet`."""
     source = str(translations["source"])
-    local = Sources(local={"translations": Path(source)}) if Path(source).is_dir() else Sources()
-    frames = [read_split(HubSplit(source, lang, "train"), local, task=f"{ds.name} ({lang} translation)",
-                         local_key="translations" if local.local else None, prepared=prepared)
-              for lang in translations["languages"]]
+    local = (Sources(local={"translations": Path(source)}) if Path(source).is_dir()
+             else Sources(revisions=sources.revisions))
+    frames = []
+    for lang in translations["languages"]:
+        df, origin = read_split(HubSplit(source, lang, "train"), local, task=f"{ds.name} ({lang} translation)",
+                                local_key="translations" if local.local else None, prepared=prepared)
+        frames.append(df)
+        origins.append(origin)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -338,10 +417,11 @@ def prepare_dataset(name: str, out_dir: Path, sources: Sources,
     write its normalised cache."""
     ds = DATASETS[name]
     prepared = out_dir / "meta.json"
-    raw = {split: _read_dataset_split(ds, hubs, sources, prepared)
+    origins: list[Origin] = []
+    raw = {split: _read_dataset_split(ds, hubs, sources, prepared, origins)
            for split, hubs in (("train", ds.train), ("dev", ds.dev))}
     if translations:
-        raw["train"] = pd.concat([raw["train"], _read_translations(ds, translations, prepared)],
+        raw["train"] = pd.concat([raw["train"], _read_translations(ds, translations, sources, prepared, origins)],
                                  ignore_index=True)
     labels = ds.labels
     if ds.family == "tagging" and not labels:  # CCG: every supertag of the data (dev-only ones count as errors)
@@ -354,41 +434,69 @@ def prepare_dataset(name: str, out_dir: Path, sources: Sources,
         write_parquet(table, out_dir / f"{split}.parquet")
         counts[split] = len(table)
     meta = {"name": name, "family": ds.family, "metric": ds.metric, "labels": list(labels),
-            "num_choices": ds.num_choices, "rows": counts}
+            "num_choices": ds.num_choices, "rows": counts, "data": origins_json(origins)}
     write_text(json.dumps(meta, indent=1), prepared)
     return meta
 
 
-def _target_rows(target: Target, language: str, split: str, sources: Sources, prepared: Path) -> pd.DataFrame:
-    df = read_split(target.source(language, split), sources, task=target.name,
-                    local_key=target.local_path_key, prepared=prepared)
+def _target_rows(target: Target, language: str, split: str, sources: Sources,
+                 prepared: Path) -> tuple[pd.DataFrame, Origin]:
+    df, origin = read_split(target.source(language, split), sources, task=target.name,
+                            local_key=target.local_path_key, prepared=prepared)
     if "language" in df.columns:  # XNLI: one config, every language
         df = df[df["language"] == language]
     if target.name == "tydiqa":  # one config, every language, told apart by the id prefix
         df = df[df["id"].str.startswith(TYDIQA_PREFIXES[language] + "-")]
-    return df.reset_index(drop=True)
+    return df.reset_index(drop=True), origin
+
+
+def not_comparable(target: Target, languages: list[str], sources: Sources) -> dict[str, str]:
+    """The languages whose data, as these sources give them, are not XTREME's, and why: the target's hub
+    caveats, unless its local copy (`sources.<local_path_key>`) is what is read."""
+    if sources.local_path(target.local_path_key) is not None:
+        return {}
+    caveats = {lang: target.hub_caveat(lang) for lang in languages}
+    return {lang: why for lang, why in caveats.items() if why}
 
 
 def prepare_target(name: str, languages: list[str], out_dir: Path, sources: Sources) -> dict[str, Any]:
     """Load every (language, split) of a target's evaluation data and write its normalised cache.
 
-    `rows` in meta.json maps each split to the languages that have it (udpos lacks some validation sets).
+    `rows` in meta.json maps each split to the languages that have it (udpos lacks some validation sets);
+    `not_comparable` the languages whose data differ from XTREME's (said on stderr too: the job's log).
     """
     target = TARGETS[name]
     prepared = out_dir / "meta.json"
     counts: dict[str, dict[str, int]] = {}
+    origins: list[Origin] = []
     for split in target.splits:
         for lang in (lang for lang in languages if split in target.splits_for(lang)):
-            df = _target_rows(target, lang, split, sources, prepared)
+            df, origin = _target_rows(target, lang, split, sources, prepared)
+            origins.append(origin)
             table = _labelled(NORMALISERS[target.schema](df, target.labels))
             if table.empty:
                 raise DataError(f"target {name!r}: no {split} rows for language {lang!r}")
             write_parquet(table, out_dir / split / f"{lang}.parquet")
             counts.setdefault(split, {})[lang] = len(table)
+    caveats = not_comparable(target, languages, sources)
+    for lang, why in caveats.items():
+        print(f"xstilts: {name} {lang} is not comparable with XTREME's numbers: {why} "
+              f"(set `sources.{target.local_path_key}` to read the original data)", file=sys.stderr)
     meta = {"name": name, "family": target.family, "metric": target.metric, "labels": list(target.labels),
-            "languages": languages, "splits": list(target.splits), "rows": counts}
+            "languages": languages, "splits": list(target.splits), "rows": counts, "data": origins_json(origins),
+            "not_comparable": caveats}
     write_text(json.dumps(meta, indent=1), prepared)
     return meta
+
+
+def data_facts(kind: str, name: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The run facts' `data` entry for one prepared cache (`<kind>/<name>`, kind "train" or "eval" as
+    under results/data): where its rows came from and, for a target, the languages not comparable with
+    XTREME's."""
+    facts: dict[str, Any] = {"origins": meta.get("data", [])}
+    if kind == "eval":
+        facts["not_comparable"] = meta.get("not_comparable", {})
+    return {f"{kind}/{name}": facts}
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
+    HUB_REVISIONS,
     INTERMEDIATE_TASKS,
     MULTITASK_ROW,
     TARGETS,
@@ -58,6 +59,11 @@ def check_config(config: Mapping[str, Any]) -> None:
     for task in config.get("training", {}).get("tasks", {}):
         if task not in DATASETS:
             raise ConfigError(f"config training.tasks: unknown task {task!r}; allowed: {', '.join(DATASETS)}")
+    repos = [*HUB_REVISIONS, *(v["translations"]["source"] for v in variants.values() if v.get("translations"))]
+    for repo in (config.get("sources") or {}).get("revisions") or {}:
+        if repo not in repos:
+            raise ConfigError(f"config sources.revisions: {repo!r} is no hub repo this grid reads; allowed: "
+                              f"{', '.join(repos)}")
 
 
 @dataclass(frozen=True)

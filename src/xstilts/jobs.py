@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from xstilts import provenance, retrieval
 from xstilts.catalogue import DATASETS, TARGETS
-from xstilts.data import bitext_sides, read_meta
+from xstilts.data import bitext_sides, data_facts, read_meta
 from xstilts.errors import DataError
 from xstilts.evaluation import qa_style, score_table
 from xstilts.features import FEATURES_VERSION, Features, tokenise
@@ -138,7 +138,7 @@ def _manifest(tmp: Path, out: Path, **fields: Any) -> None:
 def init_untrained(*, like: Path, out: Path, seed: int) -> None:
     """The untrained control's phase-(ii) checkpoint: `like` with random weights, and its manifest."""
     encoder, tokenizer = random_encoder(like, seed)
-    facts = provenance.run_facts(seed=seed, deterministic=False, device="cpu")
+    facts = provenance.run_facts(seed=seed, deterministic=False, device="cpu", data={})  # it reads no data
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         save_encoder(encoder, tokenizer, tmp)
@@ -179,8 +179,9 @@ def train_phase(*, phase: str, tasks: list[str], init: Path, data_dir: Path, out
                 else:
                     save_model(model, tokenizer, tmp)
                 write_log(run, tmp / "training_log.parquet")
+                trained_on = {k: v for t in tasks for k, v in data_facts("train", t, read_meta(data_dir / t)).items()}
                 facts = provenance.run_facts(seed=seed, deterministic=deterministic, device=device_name(dev),
-                                             processes=int(os.environ.get("WORLD_SIZE", "1")))
+                                             processes=int(os.environ.get("WORLD_SIZE", "1")), data=trained_on)
                 _manifest(tmp, out, phase=phase, task="+".join(tasks), step=run.best_step,
                           dev_metric=run.best_metric, run_facts=facts)
             shutil.rmtree(state_dir, ignore_errors=True)
@@ -257,7 +258,8 @@ def evaluate_cell(*, target: str, model_dir: Path, data_dir: Path, out: Path,
     else:
         rows = _classic_rows(target, model_dir, folder, meta, HParams.from_dict(dict(hparams)), dev)
     steps = _trained_steps(model_dir)
-    facts = provenance.run_facts(seed=seed, deterministic=deterministic, device=device_name(dev))
+    facts = provenance.run_facts(seed=seed, deterministic=deterministic, device=device_name(dev),
+                                 data=data_facts("eval", target, meta))
     write_scores(rows, out, model=str(model_dir), steps=steps, wall_seconds=time.perf_counter() - start,
                  device=device_name(dev), run_facts=facts)
     return pd.DataFrame(rows)

@@ -20,7 +20,8 @@ intermediate tasks, deltas are against `none` (`aggregate.delta_table`), in poin
 - best per-target models +5.4 XTREME points: the mean over the nine targets of the best non-baseline
   score, minus the baseline's XTREME score, >= PAPER_BEST_GAIN - NO_GAIN (needs all nine targets).
 A claim whose rows or targets are not configured is "not in grid"; one whose cells are missing is
-"not measurable on this grid".
+"not measurable on this grid". Its `marks` column names the marked columns it rests on (`comparability`:
+† partial language set, ‡ data not XTREME's).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ from xstilts.aggregate import (
     cell_scores,
     delta_frame,
     delta_table,
+    marked,
     mean_std_frame,
     noise_table,
+    notes_markdown,
     per_language_table,
     seed_count_table,
     significant_table,
@@ -57,6 +60,7 @@ from xstilts.aggregate import (
     transfer_table,
 )
 from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, INTERMEDIATE_TASKS, MULTITASK_ROW, TARGETS
+from xstilts.comparability import Marks, data_table, marks
 from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
 from xstilts.results_io import atomic_path, write_parquet, write_text
 from xstilts.status import STATES, counts, grid_status, make_grid, status_matrix, summary_line
@@ -241,9 +245,10 @@ def _replace(claim: Claim, measured: str, verdict: str) -> Claim:
 
 
 def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
-                 variants: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+                 variants: Mapping[str, Mapping[str, Any]] | None = None,
+                 grid_marks: Marks | None = None) -> pd.DataFrame:
     """The paper's headline findings held against `transfer` (`aggregate.transfer_table`): one row
-    each with claim, paper, measured, verdict and rule (see the module docstring)."""
+    each with claim, paper, measured, verdict, rule and marks (see the module docstring)."""
     delta = delta_table(transfer)
     single = _single_rows(transfer)
     variants = variants or {}
@@ -257,7 +262,11 @@ def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
         _claim_variants(transfer, variants, "translations", "Translated intermediate data"),
         _claim_best_per_target(transfer, targets),
     ]
-    return pd.DataFrame([asdict(c) for c in claims]).set_index("claim")
+    rests_on = [["bucc", "tatoeba"], ["qa"], [XTREME], [XTREME], ["xnli"], [XTREME], [XTREME], [*targets, XTREME]]
+    table = pd.DataFrame([asdict(c) for c in claims]).set_index("claim")
+    table["marks"] = [grid_marks.summary(c for c in columns if c in transfer.columns) if grid_marks else ""
+                      for columns in rests_on]
+    return table
 
 
 # --------------------------------------------------------------------------------------------------
@@ -419,7 +428,7 @@ td.state-running { background: #fff2c0; }
 td.state-failed, td.fails { background: #f6d0d0; }
 td.state-missing { color: #999; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
-p.note { font-size: 0.85em; color: #555; }
+p.note, ul.note { font-size: 0.85em; color: #555; }
 """
 
 
@@ -438,6 +447,33 @@ class _Page:
     per_language: dict[str, pd.DataFrame]
     languages: pd.DataFrame
     grid_line: str
+    notes: dict[str, list[str]]  # table ("transfer", "best", "per_language/<target>") -> the marks' notes
+    marks: list[str]  # every mark's note, for the README
+    data: pd.DataFrame  # `comparability.data_table` as text
+
+
+def _notes_html(lines: Sequence[str]) -> str:
+    return f'<ul class="note">{"".join(f"<li>{escape(line)}</li>" for line in lines)}</ul>' if lines else ""
+
+
+def _data_html(data: pd.DataFrame) -> str:
+    """The data table as a list (one item per prepared cache and origin)."""
+    if data.empty:
+        return '<p class="note">No data recorded yet.</p>'
+    items = "".join(f"<li><b>{escape(str(r.data))}</b>: {escape(_origin_text(r))}; used by {escape(r.used_by)}</li>"
+                    for r in data.reset_index().rename(columns=_IDENTIFIERS).itertuples(index=False))
+    return f"<ul>{items}</ul>"
+
+
+_IDENTIFIERS = {"revision or sha256": "revision", "used by": "used_by"}
+
+
+def _origin_text(row: Any) -> str:
+    if row.source == "hub":
+        return f"hub {row.name} at {row.revision}"
+    if row.source == "folder":
+        return f"folder {row.name} ({row.files} files, sha256 {row.revision})"
+    return str(row.source)
 
 
 def _image(results: Path, path: Path, alt: str) -> str:
@@ -452,30 +488,34 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
     parts = [f"<h1>{escape(page.title)}</h1>", f"<p>{escape(page.grid_line)}</p>",
              '<p><a href="#progress">progress</a> · <a href="#claims">claims</a> · <a href="#transfer">transfer</a> · '
              '<a href="#delta">gains</a> · <a href="#best">best per target</a> · <a href="#targets">per target</a> · '
-             '<a href="#languages">languages</a></p>',
+             '<a href="#languages">languages</a> · <a href="#data">data</a></p>',
              '<h2 id="progress">Progress</h2>', f"<p>{escape(page.summary)}</p>",
              _html_table(page.status, _state_class),
              '<h2 id="claims">The paper\'s headline findings on this grid</h2>',
              _html_table(page.claims, _verdict_class, prose=True),
              f'<p class="note">A gain of at least {LARGE_GAIN:g} points is "large"; below {NO_GAIN:g} point is '
-             '"no gain". Deltas are against the none row.</p>',
+             '"no gain". Deltas are against the none row. marks: the marked columns a claim rests on (see under '
+             'the transfer table).</p>',
              '<h2 id="transfer">Transfer (rows: intermediate task; columns: targets, groups, XTREME)</h2>',
              _html_table(page.transfer), f'<p class="note">{escape(page.transfer_note)}</p>',
+             _notes_html(page.notes["transfer"]),
              _image(results, tables / "heatmap_transfer.png", "heatmap of the transfer table"),
              f'<h2 id="delta">Gain over {BASELINE_ROW} (points)</h2>', _html_table(page.delta),
-             f'<p class="note">{escape(DELTA_NOTE)}</p>',
+             f'<p class="note">{escape(DELTA_NOTE)}</p>', _notes_html(page.notes["transfer"]),
              _image(results, tables / "heatmap_delta.png", "heatmap of the gains"),
              '<h2 id="best">Best intermediate task per target</h2>', _html_table(page.best),
+             _notes_html(page.notes["best"]),
              '<h2 id="targets">Per target and language</h2>']
     for target, table in page.per_language.items():
-        parts += [f"<h3>{escape(target)}</h3>", _html_table(table),
+        parts += [f"<h3>{escape(target)}</h3>", _html_table(table), _notes_html(page.notes[f"per_language/{target}"]),
                   _image(results, tables / f"bars_{target}.png", f"{target} bars per language")]
     parts += ['<h2 id="languages">Languages: gains by resource class and family</h2>',
               _image(results, tables / "gain_by_resource.png", "gain by resource class and family"),
               _html_table(page.languages, prose=True),
               '<p class="note">class: resource class of Joshi et al. (2020), 0 (left behind) to 5 (winners); gains '
-              f"are deltas against {BASELINE_ROW}, averaged over seeds and over the targets the language is in.</p>"]
-    body = "\n".join(parts)
+              f"are deltas against {BASELINE_ROW}, averaged over seeds and over the targets the language is in.</p>",
+              '<h2 id="data">Data: where every score and checkpoint came from</h2>', _data_html(page.data)]
+    body = "\n".join(p for p in parts if p)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(page.title)}</title>\n'
             f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
@@ -489,7 +529,7 @@ def render_readme(page: _Page, results: Path, tables: Path, targets: Sequence[st
     """results/README.md: the folders, the grid's progress, and links to every table and plot."""
     folders = "\n".join(f"- `{name}/`: {text}" + ("" if (results / name).exists() else " (not there yet)")
                         for name, text in FOLDERS.items())
-    table_stems = ["transfer", "transfer_std", "delta", "best", "claims", "languages",
+    table_stems = ["transfer", "transfer_std", "delta", "best", "claims", "marks", "data", "languages",
                    *(f"per_language/{t}" for t in targets)]
     table_links = "\n".join(f"- {stem}: " + ", ".join(_link(results, tables / f"{stem}.{ext}")
                                                       for ext in ("md", "csv", "parquet")) for stem in table_stems)
@@ -514,6 +554,18 @@ this page and the tables itself; by hand:
 ## The paper's headline findings on this grid
 
 {_markdown(page.claims)}
+## Marks
+
+† marks a score over fewer languages than XTREME's (or a group or XTREME score over fewer targets, or over
+marked ones), ‡ one whose data are not the data XTREME used; they are computed from the scores and the
+prepared data's meta.json (`tables/marks.*`).
+{notes_markdown(page.marks) or chr(10) + "No mark: every score is over XTREME's languages and data." + chr(10)}
+## Data
+
+Where every score (`eval/T`) and checkpoint (`train/D`) came from: each hub repo with the commit read, each
+local folder with a sha256 over the files read (`tables/data.*`).
+
+{_markdown(page.data) if len(page.data) else "No data recorded yet."}
 ## What each folder holds
 
 {folders}
@@ -539,10 +591,12 @@ def _write_table(df: pd.DataFrame, text: pd.DataFrame, stem: Path) -> list[Path]
 
 def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Sequence[str],
                  targets: Sequence[str], seeds: Sequence[int],
-                 variants: Mapping[str, Mapping[str, Any]] | None = None, refresh: str = "") -> list[Path]:
-    """Write the claims and languages tables, the bar and gain plots (into `tables`), README.md and
-    report.html (into `results`); return the written paths. `refresh` is the command the README shows
-    for refreshing it by hand."""
+                 variants: Mapping[str, Mapping[str, Any]] | None = None, refresh: str = "",
+                 manifests: pd.DataFrame | None = None) -> list[Path]:
+    """Write the claims, marks, data and languages tables, the bar and gain plots (into `tables`),
+    README.md and report.html (into `results`); return the written paths. `refresh` is the command the
+    README shows for refreshing it by hand; `manifests` (the checkpoints' manifest rows) add the data the
+    trainings read to the data table."""
     results, tables = Path(results), Path(tables)
     grid = make_grid(results, rows, targets, seeds, variants)
     status = grid_status(grid, scores)
@@ -550,12 +604,17 @@ def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Seq
     std = transfer_std_table(scores, rows, targets)
     delta = delta_table(transfer)
     significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets)))
-    claims = claims_table(transfer, targets, variants)
+    grid_marks = marks(scores, targets)
+    claims = claims_table(transfer, targets, variants, grid_marks)
     languages = language_table(scores, rows, targets)
     gains = [c for c in languages.columns if c not in META_COLUMNS]
     per_language = {t: per_language_table(scores, t, rows) for t in targets}
+    best = best_table(transfer)
+    mark_rows, data = grid_marks.table(), data_table(scores, manifests)
 
     paths = _write_table(claims, _as_text(claims), tables / "claims")
+    paths += _write_table(mark_rows.set_index("target"), mark_rows.set_index("target"), tables / "marks")
+    paths += _write_table(data.set_index("data"), _as_text(data.set_index("data")), tables / "data")
     paths += _write_table(languages, _as_text(languages, signed=gains), tables / "languages")
     for target, table in per_language.items():
         target_bars(table, target, tables / f"bars_{target}.png")
@@ -569,12 +628,16 @@ def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Seq
         summary=summary_line(status, grid),
         status=status_matrix(status, grid),
         claims=_as_text(claims),
-        transfer=mean_std_frame(transfer, std),
+        transfer=grid_marks.relabel(mean_std_frame(transfer, std)),
         transfer_note=transfer_note(scores, targets),
-        delta=delta_frame(delta, significant),
-        best=_as_text(best_table(transfer), signed=["delta"]),
-        per_language={t: _as_text(df) for t, df in per_language.items()},
+        delta=grid_marks.relabel(delta_frame(delta, significant)),
+        best=_as_text(grid_marks.relabel(best, axis="index"), signed=["delta"]),
+        per_language={t: _as_text(grid_marks.relabel_languages(t, df)) for t, df in per_language.items()},
         languages=_as_text(languages, signed=gains),
+        notes={"transfer": grid_marks.notes(list(transfer.columns)), "best": marked("best", best, grid_marks)[1],
+               **{f"per_language/{t}": grid_marks.notes([t]) for t in targets}},
+        marks=grid_marks.notes([*targets, *(c for c in transfer.columns if c not in targets)]),
+        data=_as_text(data.set_index("data")),
         grid_line=(f"Rows: {' '.join(rows)}. Targets: {' '.join(targets)}. Seeds: {' '.join(map(str, seeds))}. "
                    f"{n['done']} of {len(status)} cells done. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."),
     )

@@ -9,8 +9,11 @@ each label is carried by a few cue words, so a tiny model learns English quickly
 
 Layout under `out_dir`: `<repo>/<config or "default">/<split>.parquet` for every hub split that the
 catalogue reads (column names and types as on the hub), `local/ccg/{train,dev}.parquet` (CCGbank is
-not on the hub) and `corpus/<lang>.txt` (MLM text; about half of each non-English corpus translates
-the English lines, line by line).
+not on the hub), `local/ud-treebanks-v2.5/UD_<Language>-Demo/<iso>_demo-ud-<split>.conllu` (the UD-POS
+sentences as a UD release: ADP + DET fused into one multiword token outside English, an empty node now and
+then, and for each non-English language a second treebank `UD_Old_<Language>-Demo/q<iso>_demo-ud-test.conllu`
+that XTREME's selection by ISO prefix leaves out) and `corpus/<lang>.txt` (MLM text; about half of each
+non-English corpus translates the English lines, line by line).
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xstilts.catalogue import DATASETS, NER_TAGS, NLI_LABELS, TARGETS, UPOS_TAGS, HubSplit
-from xstilts.languages import TATOEBA_CODES, TYDIQA_PREFIXES
+from xstilts.languages import NAMES, TATOEBA_CODES, TYDIQA_PREFIXES
+from xstilts.ud import UD_SPLITS, conllu_text
+
+UD_FOLDER = "ud-treebanks-v2.5"  # the demo's UD release, under `local/`
 
 
 @dataclass(frozen=True)
@@ -892,8 +898,48 @@ def generate_hub_mirror(out_dir: Path, languages: Mapping[str, Sequence[str]], *
                     examples = kind.examples(world, _rng(seed, "target", name, split), sizes.eval, split)
                 files.put(path, kind.schema, lang, [kind.row(ex, lang, i) for i, ex in enumerate(examples)])
     files.write()
+    if "udpos" in languages:
+        _write_ud_release(out_dir / "local" / UD_FOLDER, world, seed, sizes, languages["udpos"])
     _write_corpus(out_dir / "corpus", world, seed, sizes.corpus,
                   sorted({lang for langs in languages.values() for lang in langs} - {"en"}))
+
+
+def _ud_sentence(sent: _Sent, lang: str, index: int) -> list[dict[str, Any]]:
+    """One sentence as CoNLL-U tokens: a flat tree (every word attached to the first); outside English an
+    ADP followed by a DET is one multiword token of both forms, and every fifth sentence ends in an empty node."""
+    forms = _forms(sent, lang)
+    tokens: list[dict[str, Any]] = []
+    for i, (tok, form) in enumerate(zip(sent.toks, forms, strict=True), 1):
+        nxt = sent.toks[i] if i < len(sent.toks) else None
+        if lang != "en" and tok.upos == "ADP" and nxt is not None and nxt.upos == "DET":
+            tokens.append({"id": (i, "-", i + 1), "form": form + forms[i]})
+        tokens.append({"id": i, "form": form, "upos": tok.upos, "head": 0 if i == 1 else 1,
+                       "deprel": "root" if i == 1 else "dep"})
+    if index % 5 == 4:
+        tokens.append({"id": (len(forms), ".", 1), "form": "_", "deps": [("dep", 1)]})
+    return tokens
+
+
+def _write_ud_release(folder: Path, world: _World, seed: int, sizes: DemoSizes, languages: Sequence[str]) -> None:
+    """The UD-POS sentences of the hub mirror (the same draws) as a UD release (module docstring)."""
+    def write(path: Path, sents: Sequence[_Sent], lang: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(conllu_text(_ud_sentence(s, lang, i) for i, s in enumerate(sents)), encoding="utf-8")
+        os.replace(tmp, path)
+
+    kind, target, english = _KINDS["udpos"], TARGETS["udpos"], DATASETS["udpos"]
+    drawn: dict[tuple[str, str], list[_Sent]] = {}
+    for role, hubs, n in (("train", english.train, sizes.train), ("dev", english.dev, sizes.dev)):
+        drawn[("en", hubs[0].split)] = kind.examples(world, _rng(seed, "udpos", hubs[0].split), n, role)
+    for split in target.splits:
+        sents = kind.examples(world, _rng(seed, "target", "udpos", split), sizes.eval, split)
+        for lang in (lang for lang in languages if split in target.splits_for(lang)):
+            drawn.setdefault((lang, split), sents)  # English dev data: the training set's, as on the hub
+    for (lang, split), sents in drawn.items():
+        write(folder / f"UD_{NAMES[lang]}-Demo" / f"{lang}_demo-ud-{UD_SPLITS[split]}.conllu", sents, lang)
+        if lang != "en" and split == "test":
+            write(folder / f"UD_Old_{NAMES[lang]}-Demo" / f"q{lang}_demo-ud-test.conllu", sents, f"old-{lang}")
 
 
 def _write_corpus(folder: Path, world: _World, seed: int, n: int, languages: list[str]) -> None:
