@@ -1,10 +1,17 @@
 # xstilts: the X-STILTs grid as a Snakemake workflow. See README.md.
 from snakemake.utils import min_version, validate
 
+from xstilts.config import resolve_config
+
 min_version("9.0")
 
 
 configfile: "config.yaml"
+
+
+# The one config loader (xstilts.config): refuses a bad config in a few lines, expands {results} and {demo};
+# Snakemake's own validation stays as a second guard.
+config.update(resolve_config(config))
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -21,7 +28,7 @@ include: "workflow/rules/aggregate.smk"
 rule all:
     default_target: True
     input:
-        TABLES,
+        GRID.aggregate().outputs.values(),
 
 
 onerror:

@@ -24,7 +24,9 @@ from typing import Literal
 
 from xstilts.languages import NAMES, TATOEBA_CODES, TYDIQA_PREFIXES, UDPOS_NAMES
 
-Family = Literal["classification", "multiple_choice", "tagging", "qa", "retrieval"]
+# The task families (`xstilts.families`): how a task's tables are tokenised, batched, predicted and scored.
+Family = Literal["classification", "pair_classification", "multiple_choice", "tagging", "qa", "retrieval"]
+QAScorer = Literal["squad", "squad_v2", "mlqa"]  # the official QA script a task's answers are scored with
 # The seqeval version whose reading of tags a tagging F1 follows (`metrics.TAG_F1`): XTREME's UD-POS
 # numbers came from 0.0.12, which reads tags without a BIO prefix unlike 1.x; BIO tags read alike.
 Seqeval = Literal["1.2.2", "0.0.12"]
@@ -82,12 +84,12 @@ class Dataset:
     train: tuple[HubSplit, ...] = ()
     dev: tuple[HubSplit, ...] = ()
     labels: tuple[str, ...] = ()  # empty: the tags of the data itself (CCG supertags)
-    num_choices: int = 0
     local_path_key: str | None = None  # config key `sources.<key>` naming a local copy
     on_hub: bool = True  # False: only a local copy exists (CCGbank)
     # The TyDiQA hub config mixes languages: keep the rows whose id starts with this prefix and "-".
     id_prefix: str | None = None
     seqeval: Seqeval = "1.2.2"  # a tagging F1's reading of tags (model selection on the dev set)
+    qa_scorer: QAScorer = "squad"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ class Target:
     configs: dict[str, str] = field(default_factory=dict)  # language -> hub config
     missing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # language -> splits not on the hub
     seqeval: Seqeval = "1.2.2"  # a tagging F1's reading of tags
+    qa_scorer: QAScorer = "squad"
+    search: Literal["nearest", "mining"] | None = None  # retrieval: each sentence's translation, or bitext mining
+    # A hub config that mixes languages (TyDiQA): each language's rows are those whose id starts with its prefix.
+    id_prefixes: dict[str, str] = field(default_factory=dict)
     # Why the hub copy's numbers are not XTREME's, per language ("*": every language): what the local copy
     # (`sources.<local_path_key>`) avoids.
     hub_caveats: dict[str, str] = field(default_factory=dict)
@@ -140,26 +146,25 @@ def _datasets() -> dict[str, Dataset]:
     anli_train = tuple(HubSplit.pinned("facebook/anli", "plain_text", f"train_r{r}") for r in (1, 2, 3))
     anli_dev = tuple(HubSplit.pinned("facebook/anli", "plain_text", f"dev_r{r}") for r in (1, 2, 3))
     entries = [
-        Dataset("anli", "classification", "accuracy", "anli", anli_train, anli_dev, NLI_LABELS),
+        Dataset("anli", "pair_classification", "accuracy", "anli", anli_train, anli_dev, NLI_LABELS),
         # CCGbank is LDC-licensed: only a local copy (train.parquet, dev.parquet: tokens, tags).
         Dataset("ccg", "tagging", "token_accuracy", "ccg", *_one("ccgbank", None, dev="dev"),
                 local_path_key="ccg", on_hub=False),
         Dataset("commonsenseqa", "multiple_choice", "accuracy", "commonsenseqa",
-                *_one("tau/commonsense_qa", None), num_choices=5),
+                *_one("tau/commonsense_qa", None)),
         Dataset("cosmosqa", "multiple_choice", "accuracy", "cosmosqa",
-                *_one("allenai/cosmos_qa", None), num_choices=4,
-                local_path_key="cosmosqa"),
+                *_one("allenai/cosmos_qa", None), local_path_key="cosmosqa"),
         Dataset("hellaswag", "multiple_choice", "accuracy", "hellaswag",
-                *_one("Rowan/hellaswag", None), num_choices=4),
-        Dataset("mnli", "classification", "accuracy", "glue_pair",
+                *_one("Rowan/hellaswag", None)),
+        Dataset("mnli", "pair_classification", "accuracy", "glue_pair",
                 *_glue("mnli", "validation_matched"), NLI_LABELS),
-        Dataset("qqp", "classification", "accuracy", "glue_qqp", *_glue("qqp"),
+        Dataset("qqp", "pair_classification", "accuracy", "glue_qqp", *_glue("qqp"),
                 ("not_duplicate", "duplicate")),
-        Dataset("squad_v2", "qa", "f1", "squad", *_one("rajpurkar/squad_v2", None)),
+        Dataset("squad_v2", "qa", "f1", "squad", *_one("rajpurkar/squad_v2", None), qa_scorer="squad_v2"),
         Dataset("sst2", "classification", "accuracy", "glue_single", *_glue("sst2"),
                 ("negative", "positive")),
         # English training sets of the targets that are not intermediate tasks themselves.
-        Dataset("pawsx", "classification", "accuracy", "pawsx", *_one("google/xtreme", "PAWS-X.en"),
+        Dataset("pawsx", "pair_classification", "accuracy", "pawsx", *_one("google/xtreme", "PAWS-X.en"),
                 ("0", "1")),
         Dataset("udpos", "tagging", "f1", "udpos", *_one("google/xtreme", "udpos.English"), UPOS_TAGS,
                 seqeval="0.0.12", local_path_key="udpos"),
@@ -211,9 +216,9 @@ def _target(name, family, metric, group, schema, langs: str, trainset, splits, c
 
 def _targets() -> dict[str, Target]:
     entries = [
-        _target("xnli", "classification", "accuracy", "classification", "xnli", _XNLI, "mnli",
+        _target("xnli", "pair_classification", "accuracy", "classification", "xnli", _XNLI, "mnli",
                 ("validation", "test"), lambda _: "XNLI", labels=NLI_LABELS),
-        _target("pawsx", "classification", "accuracy", "classification", "pawsx", _PAWSX, "pawsx",
+        _target("pawsx", "pair_classification", "accuracy", "classification", "pawsx", _PAWSX, "pawsx",
                 ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
         _target("udpos", "tagging", "f1", "tagging", "udpos", _UDPOS, "udpos", ("validation", "test"),
                 lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS, seqeval="0.0.12", local_path_key="udpos",
@@ -225,13 +230,14 @@ def _targets() -> dict[str, Target]:
         _target("xquad", "qa", "f1_em", "qa", "squad", _XQUAD, "squad", ("validation",),
                 lambda lang: f"XQuAD.{lang}"),
         _target("mlqa", "qa", "f1_em", "qa", "squad", _MLQA, "squad", ("validation", "test"),
-                lambda lang: f"MLQA.{lang}.{lang}"),
+                lambda lang: f"MLQA.{lang}.{lang}", qa_scorer="mlqa"),
         _target("tydiqa", "qa", "f1_em", "qa", "squad", _TYDIQA, "tydiqa", ("validation",),
-                lambda _: "tydiqa"),
+                lambda _: "tydiqa", id_prefixes={lang: TYDIQA_PREFIXES[lang] for lang in _TYDIQA.split()}),
         _target("bucc", "retrieval", "f1", "retrieval", "bitext", _BUCC, None, ("validation", "test"),
-                lambda lang: f"bucc18.{lang}", local_path_key="bucc", hub_caveats={"*": BUCC_HUB_CAVEAT}),
+                lambda lang: f"bucc18.{lang}", local_path_key="bucc", hub_caveats={"*": BUCC_HUB_CAVEAT},
+                search="mining"),
         _target("tatoeba", "retrieval", "accuracy", "retrieval", "bitext", _TATOEBA, None,
-                ("validation",), lambda lang: f"tatoeba.{TATOEBA_CODES[lang]}"),
+                ("validation",), lambda lang: f"tatoeba.{TATOEBA_CODES[lang]}", search="nearest"),
     ]  # fmt: skip
     return {t.name: t for t in entries}
 
@@ -254,7 +260,3 @@ def target_trainsets(targets: list[str]) -> list[str]:
     """The distinct English training sets that the given targets need, in catalogue order."""
     needed = {TARGETS[t].trainset for t in targets}
     return [d for d in DATASETS if d in needed]
-
-
-def targets_trained_on(trainset: str) -> list[str]:
-    return [t.name for t in TARGETS.values() if t.trainset == trainset]

@@ -36,7 +36,7 @@ import pandas as pd
 from xstilts import ud
 from xstilts.catalogue import DATASETS, TARGETS, Dataset, HubSplit, Target
 from xstilts.errors import DataError
-from xstilts.languages import TYDIQA_PREFIXES, UDPOS_NAMES
+from xstilts.languages import UDPOS_NAMES
 from xstilts.results_io import write_parquet, write_text
 
 
@@ -433,8 +433,8 @@ def prepare_dataset(name: str, out_dir: Path, sources: Sources,
             raise DataError(f"task {name!r}: the {split} split is empty after normalisation")
         write_parquet(table, out_dir / f"{split}.parquet")
         counts[split] = len(table)
-    meta = {"name": name, "family": ds.family, "metric": ds.metric, "labels": list(labels),
-            "num_choices": ds.num_choices, "rows": counts, "data": origins_json(origins)}
+    meta = {"name": name, "family": ds.family, "metric": ds.metric, "labels": list(labels), "rows": counts,
+            "data": origins_json(origins)}
     write_text(json.dumps(meta, indent=1), prepared)
     return meta
 
@@ -445,8 +445,8 @@ def _target_rows(target: Target, language: str, split: str, sources: Sources,
                             local_key=target.local_path_key, prepared=prepared)
     if "language" in df.columns:  # XNLI: one config, every language
         df = df[df["language"] == language]
-    if target.name == "tydiqa":  # one config, every language, told apart by the id prefix
-        df = df[df["id"].str.startswith(TYDIQA_PREFIXES[language] + "-")]
+    if prefix := target.id_prefixes.get(language):  # one config, every language, told apart by the id prefix
+        df = df[df["id"].str.startswith(prefix + "-")]
     return df.reset_index(drop=True), origin
 
 

@@ -1,81 +1,55 @@
-"""The experiment grid from a validated config: rows, targets, shared trainings, paths, settings.
+"""The experiment grid from a resolved config (`xstilts.config`): rows, targets, shared trainings, and a
+typed spec for every job (`xstilts.specs`), built once.
 
-Snakemake's `common.smk` is a thin layer over this module, so the grid's expansion and sharing
-(one phase-(ii) run per row, one phase-(iii) run per training set) are testable without Snakemake.
+Snakemake's rules, `xstilts submit`, `status`, `rerun` and the report all read the specs built here, so
+the grid's expansion and sharing (one phase-(ii) run per row, one phase-(iii) run per training set) and
+every job's paths and settings are testable without Snakemake.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
-    HUB_REVISIONS,
     INTERMEDIATE_TASKS,
     MULTITASK_ROW,
     TARGETS,
     UNTRAINED_ROW,
     target_trainsets,
 )
+from xstilts.layout import Layout
+from xstilts.settings import HParams, JobSize, MLMSettings, RetrievalSettings, Sampling
+from xstilts.specs import (
+    AggregateSpec,
+    DemoDataSpec,
+    DemoPretrainSpec,
+    EvaluateSpec,
+    FetchModelSpec,
+    InitUntrainedSpec,
+    PrepareSpec,
+    Spec,
+    TrainSpec,
+)
+
+Cell = tuple[str, str, int]
+# The GPU rules, and the wildcard of each that names the task its job is sized by (config `resources`).
+SIZED_BY = {"train_intermediate": "row", "train_target": "trainset", "evaluate": "target"}
 
 
-class ConfigError(ValueError):
-    """A config value that the catalogue does not know; the message names it and the allowed ones."""
-
-
-def check_config(config: Mapping[str, Any]) -> None:
-    """Checks the schema cannot express: rows, targets and languages against the catalogue."""
-    variants = config.get("variants") or {}
-    for name, variant in variants.items():
-        if name in DATASETS or name in (BASELINE_ROW, MULTITASK_ROW, UNTRAINED_ROW):
-            raise ConfigError(f"config variants: {name!r} is already a task or row name; choose another")
-        if variant["task"] not in INTERMEDIATE_TASKS:
-            raise ConfigError(f"config variants.{name}.task: unknown intermediate task {variant['task']!r}; "
-                              f"allowed: {', '.join(INTERMEDIATE_TASKS)}")
-        if not (variant.get("mlm") or variant.get("translations")):
-            raise ConfigError(f"config variants.{name}: give `mlm` or `translations` (or both)")
-    known_rows = [BASELINE_ROW, *INTERMEDIATE_TASKS, MULTITASK_ROW, UNTRAINED_ROW, *variants]
-    for row in config["rows"]:
-        if row not in known_rows:
-            raise ConfigError(f"config rows: unknown row {row!r}; allowed: {', '.join(known_rows)}")
-    if len(set(config["rows"])) != len(config["rows"]):
-        raise ConfigError(f"config rows: a row is listed twice in {config['rows']}")
-    for target in config["targets"]:
-        if target not in TARGETS:
-            raise ConfigError(f"config targets: unknown target {target!r}; allowed: {', '.join(TARGETS)}")
-    for target, languages in (config.get("languages") or {}).items():
-        if target not in TARGETS:
-            raise ConfigError(f"config languages: unknown target {target!r}; allowed: {', '.join(TARGETS)}")
-        allowed = TARGETS[target].languages
-        for lang in languages:
-            if lang not in allowed:
-                raise ConfigError(f"config languages.{target}: unknown language {lang!r}; "
-                                  f"{target} has: {' '.join(allowed)}")
-    for task in config.get("training", {}).get("tasks", {}):
-        if task not in DATASETS:
-            raise ConfigError(f"config training.tasks: unknown task {task!r}; allowed: {', '.join(DATASETS)}")
-    repos = [*HUB_REVISIONS, *(v["translations"]["source"] for v in variants.values() if v.get("translations"))]
-    for repo in (config.get("sources") or {}).get("revisions") or {}:
-        if repo not in repos:
-            raise ConfigError(f"config sources.revisions: {repo!r} is no hub repo this grid reads; allowed: "
-                              f"{', '.join(repos)}")
-
-
-@dataclass(frozen=True)
 class Grid:
-    """Everything the rules need to know about one configured experiment."""
+    """Everything the workflow needs to know about one configured experiment."""
 
-    config: Mapping[str, Any]
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.layout = Layout(Path(config["results"]))
+        self._specs: dict[tuple[str, ...], Spec] = {}
 
-    @property
-    def results(self) -> Path:
-        return Path(self.config["results"])
-
+    # --- the grid's shape ------------------------------------------------------------------------
     @property
     def rows(self) -> list[str]:
         return list(self.config["rows"])
@@ -114,10 +88,6 @@ class Grid:
             return [row] if variant.get("translations") else [variant["task"]]
         return [row]
 
-    def row_mlm(self, row: str) -> dict[str, Any] | None:
-        """The MLM mixing settings of a row, if it mixes MLM batches into phase (ii)."""
-        return self.variants.get(row, {}).get("mlm")
-
     def dataset_source(self, dataset: str) -> tuple[str, dict[str, Any] | None]:
         """The catalogue task behind a prepared dataset, and the translations added to its training split."""
         if dataset in self.variants:
@@ -138,77 +108,181 @@ class Grid:
         needed = {t for r in self.rows for t in self.row_tasks(r)} | set(self.trainsets)
         return [d for d in [*DATASETS, *self.variants] if d in needed]
 
-    # --- paths ------------------------------------------------------------------------------------
-    def base_model(self) -> str:
-        """The phase-(i) encoder as a local folder: the configured one if it is a folder, else the
-        folder that the demo's pretraining or the download rule creates."""
-        model = str(self.config["model"])
-        return model if Path(model).is_dir() else str(self.results / "base_model")
-
-    def encoder(self, row: str, seed: int | str) -> str:
-        """The phase-(ii) encoder of a row: the base model itself for the baseline; for the untrained
-        control, the base model's architecture and tokenizer with random weights (`init_untrained`)."""
-        if row == BASELINE_ROW:
-            return self.base_model()
-        return str(self.results / "checkpoints" / "intermediate" / row / f"seed={seed}")
-
-    def target_checkpoint(self, row: str, trainset: str, seed: int | str) -> str:
-        return str(self.results / "checkpoints" / "target" / row / trainset / f"seed={seed}")
-
-    def cell_model(self, row: str, target: str, seed: int | str) -> str:
-        """What a cell evaluates: the target-trained model, or for retrieval the row's encoder."""
-        trainset = TARGETS[target].trainset
-        return self.encoder(row, seed) if trainset is None else self.target_checkpoint(row, trainset, seed)
-
-    def scores(self, row: str, target: str, seed: int | str) -> str:
-        return str(self.results / "scores" / f"intermediate={row}" / f"target={target}" / f"seed={seed}"
-                   / "scores.parquet")
-
-    def dataset_meta(self, dataset: str) -> str:
-        """The prepared English training data (train + dev) of a dataset."""
-        return str(self.results / "data" / "train" / dataset / "meta.json")
-
-    def target_meta(self, target: str) -> str:
-        """The prepared evaluation data (every language and split) of a target."""
-        return str(self.results / "data" / "eval" / target / "meta.json")
-
-    def state(self, *parts: str) -> str:
-        """Resumable training state: outside every rule's outputs, so a failed job keeps it."""
-        return str(self.results / "state" / Path(*parts))
-
-    # --- the jobs of the DAG ------------------------------------------------------------------------
-    def intermediate_jobs(self) -> list[tuple[str, int]]:
-        return [(r, s) for r in self.trained_rows for s in self.seeds]
-
-    def target_jobs(self) -> list[tuple[str, str, int]]:
-        return [(r, t, s) for r in self.rows for t in self.trainsets for s in self.seeds]
-
-    def cells(self) -> list[tuple[str, str, int]]:
+    def cells(self) -> list[Cell]:
         return [(r, t, s) for r in self.rows for t in self.targets for s in self.seeds]
 
-    # --- settings passed to the CLI -----------------------------------------------------------------
-    def hparams(self, task: str) -> dict[str, Any]:
-        """Defaults overridden by the task's own settings (a variant's dataset: its task's)."""
+    # --- settings --------------------------------------------------------------------------------
+    @property
+    def base_model(self) -> Path:
+        """The phase-(i) encoder as a local folder: the configured one if it is a folder, else the folder
+        that the demo's pretraining or the download rule creates."""
+        model = Path(str(self.config["model"]))
+        return model if model.is_dir() else self.layout.base_model
+
+    def hparams(self, dataset: str) -> HParams:
+        """`training.defaults` overridden by the task's own settings (a variant's dataset: its task's)."""
         training = self.config.get("training", {})
-        task = self.dataset_source(task)[0]
-        return {**training.get("defaults", {}), **training.get("tasks", {}).get(task, {})}
+        task = self.dataset_source(dataset)[0]
+        return HParams.from_dict({**training.get("defaults", {}), **training.get("tasks", {}).get(task, {})})
 
-    def hparams_json(self, tasks: list[str]) -> str:
-        return json.dumps({t: self.hparams(t) for t in tasks}, sort_keys=True)
+    def optimizer(self, row: str, tasks: list[str]) -> HParams:
+        """A training's optimiser settings: the task's own for one task; for the multi-task row,
+        `training.defaults` overridden by its own section, `multitask.optimizer` (not a task's)."""
+        if row != MULTITASK_ROW:
+            return self.hparams(tasks[0])
+        section = (self.config.get("multitask") or {}).get("optimizer") or {}
+        return HParams.from_dict({**self.config.get("training", {}).get("defaults", {}), **section})
 
-    def retrieval(self, target: str) -> dict[str, Any]:
-        """A retrieval target's settings (`retrieval.Settings`): `defaults`, overridden by its own
-        (none for the other targets)."""
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(**((self.config.get("multitask") or {}).get("sampling") or {}))
+
+    def retrieval(self, target: str) -> RetrievalSettings | None:
+        """A retrieval target's settings: `retrieval.defaults`, overridden by its own (None for the others)."""
         if TARGETS[target].family != "retrieval":
-            return {}
+            return None
         settings = self.config.get("retrieval") or {}
-        return {**settings.get("defaults", {}), **settings.get(target, {})}
+        return RetrievalSettings.from_dict({**settings.get("defaults", {}), **settings.get(target, {})})
 
-    def sources_json(self) -> str:
-        return json.dumps(self.config.get("sources", {}), sort_keys=True)
-
-    def job_size(self, rule: str, task: str) -> dict[str, int]:
-        """A GPU job's size (config `resources`: gpu, cpus_per_gpu, mem_mb, runtime in minutes): the
-        rule's default, overridden for its task (phase ii: row; phase iii: training set; evaluate: target)."""
+    def job_size(self, rule: str, task: str) -> JobSize:
+        """A GPU job's size (config `resources`): the rule's default, overridden for its task (phase ii:
+        row; phase iii: training set; evaluate: target)."""
         sizes = (self.config.get("resources") or {}).get(rule, {})
-        return {**sizes.get("default", {}), **sizes.get("tasks", {}).get(task, {})}
+        return JobSize(**{**sizes.get("default", {}), **sizes.get("tasks", {}).get(task, {})})
+
+    @property
+    def deterministic(self) -> bool:
+        return bool(self.config.get("deterministic"))
+
+    # --- job specs -------------------------------------------------------------------------------
+    def spec(self, rule: str, **wildcards: str | int) -> Spec:
+        """The spec of a rule's job, from the rule's wildcards (what a rule passes is its identity)."""
+        return getattr(self, rule)(**wildcards)
+
+    def _cached(self, spec_key: tuple[str, ...], build: Any) -> Any:
+        if spec_key not in self._specs:
+            self._specs[spec_key] = build()
+        return self._specs[spec_key]
+
+    def demo_data(self) -> DemoDataSpec:
+        demo = self.config.get("demo") or {}
+        translations = {v["task"]: tuple(v["translations"]["languages"]) for v in self.variants.values()
+                        if v.get("translations")}
+        return DemoDataSpec(log=self.layout.log("demo_data"), out=self.layout.demo_world,
+                            languages={t: tuple(self.languages(t)) for t in self.targets}, seed=demo.get("seed", 0),
+                            sizes=dict(demo.get("sizes") or {}), translations=translations)
+
+    def demo_pretrain(self) -> DemoPretrainSpec:
+        world = self.layout.demo_world
+        return DemoPretrainSpec(log=self.layout.log("demo_pretrain"), corpus=world / "corpus",
+                                out=self.layout.base_model, model=dict((self.config.get("demo") or {}).get("model", {})),
+                                world=world)
+
+    def fetch_model(self) -> FetchModelSpec:
+        return FetchModelSpec(log=self.layout.log("fetch_model"), model=str(self.config["model"]),
+                              out=self.layout.base_model)
+
+    def _world(self) -> Path | None:
+        return self.layout.demo_world if self.demo else None
+
+    def prepare_dataset(self, dataset: str) -> PrepareSpec:
+        task, translations = self.dataset_source(dataset)
+        return PrepareSpec(log=self.layout.log("prepare", dataset), what="dataset", name=dataset, task=task,
+                           out=self.layout.train_data(dataset), sources=dict(self.config.get("sources") or {}),
+                           translations=translations, world=self._world())
+
+    def prepare_target(self, target: str) -> PrepareSpec:
+        return PrepareSpec(log=self.layout.log("prepare", target), what="target", name=target, task=target,
+                           out=self.layout.eval_data(target), sources=dict(self.config.get("sources") or {}),
+                           languages=tuple(self.languages(target)), world=self._world())
+
+    def init_untrained(self, seed: int | str) -> InitUntrainedSpec:
+        return InitUntrainedSpec(log=self.layout.log("intermediate", UNTRAINED_ROW, f"seed={seed}"),
+                                 like=self.base_model, out=self.layout.encoder(UNTRAINED_ROW, seed), seed=int(seed))
+
+    def encoder(self, row: str, seed: int | str) -> Path:
+        """The phase-(ii) encoder of a row: the base model itself for the baseline; for the untrained
+        control, the base model's architecture and tokenizer with random weights (`init_untrained`)."""
+        return self.base_model if row == BASELINE_ROW else self.layout.encoder(row, seed)
+
+    def _train(self, phase: str, row: str, tasks: list[str], seed: int, trainset: str | None) -> TrainSpec:
+        keys = (row, *([trainset] if trainset else []), f"seed={seed}")
+        mlm = self.variants.get(row, {}).get("mlm") if phase == "intermediate" else None
+        rule = f"train_{phase}"
+        return TrainSpec(
+            log=self.layout.log(phase, *keys), phase=phase, row=row, seed=seed, trainset=trainset, tasks=tuple(tasks),
+            hparams={t: self.hparams(t) for t in tasks}, optim=self.optimizer(row, tasks), sampling=self.sampling,
+            init=self.base_model if phase == "intermediate" else self.encoder(row, seed),
+            data={t: self.layout.train_data(t) for t in tasks},
+            out=self.layout.encoder(row, seed) if phase == "intermediate" else self.layout.target_model(row, trainset, seed),
+            state=self.layout.state(phase, *keys), job_size=self.job_size(rule, trainset or row),
+            mlm=MLMSettings(**mlm) if mlm else None, save_every=self.config.get("training", {}).get("save_every", 0),
+            deterministic=self.deterministic)
+
+    def train_intermediate(self, row: str, seed: int | str) -> TrainSpec:
+        seed = int(seed)
+        return self._cached(("train", "intermediate", row, str(seed)),
+                            lambda: self._train("intermediate", row, self.row_tasks(row), seed, None))
+
+    def train_target(self, row: str, trainset: str, seed: int | str) -> TrainSpec:
+        seed = int(seed)
+        return self._cached(("train", "target", row, trainset, str(seed)),
+                            lambda: self._train("target", row, [trainset], seed, trainset))
+
+    def cell_model(self, row: str, target: str, seed: int | str) -> Path:
+        """What a cell evaluates: the target-trained model, or for retrieval the row's encoder."""
+        trainset = TARGETS[target].trainset
+        return self.encoder(row, seed) if trainset is None else self.layout.target_model(row, trainset, seed)
+
+    def evaluate(self, row: str, target: str, seed: int | str) -> EvaluateSpec:
+        seed = int(seed)
+        return self._cached(("evaluate", row, target, str(seed)), lambda: EvaluateSpec(
+            log=self.layout.log("evaluate", row, target, f"seed={seed}"), row=row, target=target, seed=seed,
+            model=self.cell_model(row, target, seed), data=self.layout.eval_data(target),
+            out=self.layout.scores(row, target, seed), predictions=self.layout.predictions(row, target, seed),
+            job_size=self.job_size("evaluate", target), retrieval=self.retrieval(target),
+            deterministic=self.deterministic))
+
+    def aggregate(self) -> AggregateSpec:
+        return AggregateSpec(log=self.layout.log("aggregate"), results=self.layout.root, config=self.layout.config,
+                             rows=tuple(self.rows), targets=tuple(self.targets), seeds=tuple(self.seeds),
+                             variants=self.variants,
+                             cells=tuple(self.layout.scores(r, t, s) for r, t, s in self.cells()))
+
+    # --- the jobs of the DAG ---------------------------------------------------------------------
+    def cell_jobs(self, row: str, target: str, seed: int) -> list[TrainSpec | InitUntrainedSpec | EvaluateSpec]:
+        """The jobs a cell needs, upstream first: the row's phase (ii) (none for the baseline; the untrained
+        control's random encoder), its phase (iii) (none for retrieval), its evaluation."""
+        jobs: list[TrainSpec | InitUntrainedSpec | EvaluateSpec] = []
+        if row == UNTRAINED_ROW:
+            jobs.append(self.init_untrained(seed))
+        elif row != BASELINE_ROW:
+            jobs.append(self.train_intermediate(row, seed))
+        if (trainset := TARGETS[target].trainset) is not None:
+            jobs.append(self.train_target(row, trainset, seed))
+        return [*jobs, self.evaluate(row, target, seed)]
+
+    def intermediate_jobs(self) -> list[TrainSpec]:
+        return [self.train_intermediate(r, s) for r in self.trained_rows for s in self.seeds]
+
+    def target_jobs(self) -> list[TrainSpec]:
+        return [self.train_target(r, t, s) for r in self.rows for t in self.trainsets for s in self.seeds]
+
+    def evaluate_jobs(self) -> list[EvaluateSpec]:
+        return [self.evaluate(r, t, s) for r, t, s in self.cells()]
+
+    def jobs(self) -> Iterator[Spec]:
+        """Every job of the grid, upstream first."""
+        yield from (self.prepare_dataset(d) for d in self.datasets)
+        yield from (self.prepare_target(t) for t in self.targets)
+        yield from self.intermediate_jobs()
+        if UNTRAINED_ROW in self.rows:
+            yield from (self.init_untrained(s) for s in self.seeds)
+        yield from self.target_jobs()
+        yield from self.evaluate_jobs()
+        yield self.aggregate()
+
+    @cached_property
+    def shared(self) -> dict[str, int]:
+        """How many of the grid's targets train on each training set (XQuAD and MLQA share SQuAD)."""
+        return {d: sum(TARGETS[t].trainset == d for t in self.targets) for d in self.trainsets}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 # ISO 639-1 code -> English name, for every language of the XTREME targets.
 NAMES: dict[str, str] = {
     "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "de": "German",
@@ -36,5 +34,3 @@ TYDIQA_PREFIXES: dict[str, str] = {
     "en": "english", "ar": "arabic", "bn": "bengali", "fi": "finnish", "id": "indonesian",
     "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu",
 }  # fmt: skip
-
-CODE_PATTERN = re.compile(r"^[a-z]{2}$")

@@ -119,27 +119,34 @@ def _token_f1(prediction: list[str], reference: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _qa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
-               normalise: Callable[[str], str]) -> dict[str, float]:
-    """v1.1 / MLQA scoring: max over the gold answers, mean over the questions of `references`."""
+def _qa_examples(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+                 normalise: Callable[[str], str]) -> list[tuple[float, float]]:
+    """v1.1 / MLQA scoring per question of `references`: (F1, exact match) as fractions, the max over the
+    gold answers; (0, 0) for a question without a prediction."""
     if not references:
         raise ValueError("no questions to score")
-    f1 = exact = 0.0
+    scores = []
     for qid, golds in references.items():
         if len(golds) == 0:
             raise ValueError(f"question {qid!r} has no gold answer (unanswerable: use squad_v2_scores)")
         if qid not in predictions:
+            scores.append((0.0, 0.0))
             continue
         pred = normalise(predictions[qid])
         gold = [normalise(g) for g in golds]
-        exact += max(float(pred == g) for g in gold)
-        f1 += max(_token_f1(pred.split(), g.split()) for g in gold)
-    return {"f1": 100.0 * f1 / len(references), "exact_match": 100.0 * exact / len(references)}
+        scores.append((max(_token_f1(pred.split(), g.split()) for g in gold), max(float(pred == g) for g in gold)))
+    return scores
+
+
+def qa_totals(examples: Sequence[tuple[float, float]]) -> dict[str, float]:
+    """F1 and exact match (0-100) over the questions: the means of their per-question values."""
+    return {"f1": 100.0 * sum(f1 for f1, _ in examples) / len(examples),
+            "exact_match": 100.0 * sum(em for _, em in examples) / len(examples)}
 
 
 def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
     """SQuAD v1.1 F1 and exact match (XQuAD, TyDiQA-GoldP), keys `f1` and `exact_match`."""
-    return _qa_scores(predictions, references, _squad_normalise)
+    return qa_totals(_qa_examples(predictions, references, _squad_normalise))
 
 
 # --- MLQA -----------------------------------------------------------------------------------------
@@ -213,7 +220,7 @@ def mlqa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequenc
     Normalisation: lower case, remove Unicode punctuation, remove the language's articles, then
     whitespace tokens (zh: mixed segmentation, one token per CJK character).
     """
-    return _qa_scores(predictions, references, _mlqa_normaliser(language))
+    return qa_totals(_qa_examples(predictions, references, _mlqa_normaliser(language)))
 
 
 # --- SQuAD 2.0 ------------------------------------------------------------------------------------
@@ -228,25 +235,33 @@ def squad_v2_scores(predictions: Mapping[str, str],
     F1 is 100 if both have none, else 0: a prediction that normalises to nothing ("the", ".") counts as
     "no answer".
     """
+    return qa_totals(_squad_v2_examples(predictions, references))
+
+
+def _squad_v2_examples(predictions: Mapping[str, str],
+                       references: Mapping[str, Sequence[str]]) -> list[tuple[float, float]]:
     if not references:
         raise ValueError("no questions to score")
-    f1 = exact = 0.0
+    scores = []
     for qid, golds in references.items():
         if qid not in predictions:
+            scores.append((0.0, 0.0))
             continue
         pred = _squad_normalise(predictions[qid])
         gold = [g for g in map(_squad_normalise, golds) if g] or [""]
-        exact += max(float(pred == g) for g in gold)
-        f1 += max(float(pred == g) if not pred or not g else _token_f1(pred.split(), g.split())
-                  for g in gold)
-    return {"f1": 100.0 * f1 / len(references), "exact_match": 100.0 * exact / len(references)}
+        scores.append((max(float(pred == g) if not pred or not g else _token_f1(pred.split(), g.split())
+                           for g in gold), max(float(pred == g) for g in gold)))
+    return scores
 
 
-def task_score(metrics: Mapping[str, float], metric: str) -> float:
-    """The headline number of one language's result: (F1 + EM) / 2 for `f1_em` (XTREME's QA), else it."""
-    if metric == "f1_em":
-        return (metrics["f1"] + metrics["exact_match"]) / 2
-    return metrics[metric]
+def qa_examples(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], scorer: str,
+                language: str = "en") -> list[tuple[float, float]]:
+    """(F1, exact match) per question, as fractions, by the named official scorer: `squad` (v1.1),
+    `mlqa` (in `language`) or `squad_v2`."""
+    if scorer == "squad_v2":
+        return _squad_v2_examples(predictions, references)
+    normalise = _mlqa_normaliser(language) if scorer == "mlqa" else _squad_normalise
+    return _qa_examples(predictions, references, normalise)
 
 
 def _check_lengths(predictions: Sequence, references: Sequence) -> None:

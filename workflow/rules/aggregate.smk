@@ -8,15 +8,14 @@ localrules:
 
 rule aggregate:
     input:
-        [GRID.scores(r, t, s) for r, t, s in GRID.cells()],
+        GRID.aggregate().cells,
     output:
-        TABLES,
-        REPORT,
+        **GRID.aggregate().outputs,
     params:
-        args=shlex.join(aggregate_args()),
+        spec=spec_digest("aggregate"),
     conda:
         "../../envs/xstilts.yaml"
     log:
-        f"{R}/logs/aggregate.log",
+        GRID.aggregate().log,
     shell:
-        "xstilts aggregate {params.args} > {log} 2>&1"
+        "{XSTILTS} aggregate --configfile {CONFIG} > {log} 2>&1"

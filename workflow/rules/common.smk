@@ -1,19 +1,26 @@
-# Helpers shared by the rules: the grid (xstilts.grid), paths, wildcard constraints, CLI arguments.
-import json
+# Helpers shared by the rules: the grid and its job specs (xstilts.grid), the results layout, wildcard
+# constraints, and the command every rule runs.
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
-from xstilts.catalogue import TARGETS, UNTRAINED_ROW
-from xstilts.grid import Grid, check_config
+from snakemake.settings.types import DeploymentMethod
 
-check_config(config)
+from xstilts.catalogue import UNTRAINED_ROW
+from xstilts.grid import Grid
+from xstilts.layout import META_FILE
+from xstilts.results_io import write_config
+
 GRID = Grid(config)
-R = str(GRID.results)
-TABLES = [f"{R}/tables/transfer.md", f"{R}/tables/delta.md"]
-REPORT = [f"{R}/README.md", f"{R}/report.html"]
-# config `deterministic`: training and evaluation with deterministic kernels only (GPU runs; see README)
-DETERMINISTIC = "--deterministic" if config.get("deterministic") else ""
+L = GRID.layout
+# Jobs read the resolved config of this run (every job builds its spec from it); written only when it changed.
+write_config(config, L.config)
+CONFIG = str(L.config)
+# The package, run by the interpreter that runs this workflow (it imports xstilts above), so nothing has to
+# be on PATH; with --use-conda, the rule's environment's.
+_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+XSTILTS = "python -m xstilts" if _CONDA else shlex.join([sys.executable, "-m", "xstilts"])
 
 
 def alternatives(names):
@@ -29,83 +36,43 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def demo_inputs():
-    """The demo's generated hub mirror, which every data-preparing rule reads in demo runs."""
-    return [f"{R}/demo/hub"] if GRID.demo else []
+def spec(rule):
+    """The job spec of a rule's job, from its wildcards."""
+    return lambda wildcards: GRID.spec(rule, **wildcards)
 
 
-def demo_translations():
-    """Demo only: the generated stand-ins for machine-translated data, per task and language."""
-    return {v["task"]: v["translations"]["languages"] for v in GRID.variants.values() if v.get("translations")}
+def spec_inputs(rule):
+    return lambda wildcards: {k: str(v) for k, v in GRID.spec(rule, **wildcards).inputs.items()}
 
 
-def row_data(wildcards):
-    return [GRID.dataset_meta(t) for t in GRID.row_tasks(wildcards.row)]
-
-
-def target_encoder(wildcards):
-    return GRID.encoder(wildcards.row, wildcards.seed)
-
-
-def cell_inputs(wildcards):
-    return {
-        "model": GRID.cell_model(wildcards.row, wildcards.target, wildcards.seed),
-        "data": GRID.target_meta(wildcards.target),
-    }
-
-
-SIZED_BY = {"train_intermediate": "row", "train_target": "trainset", "evaluate": "target"}
+def spec_digest(rule):
+    """What decides the job's outputs: a change reruns that job (Snakemake's params trigger)."""
+    return lambda wildcards: GRID.spec(rule, **wildcards).digest
 
 
 def job_resources(rule):
-    """A GPU rule's `resources:` (the SLURM plugin's gpu, cpus_per_gpu, mem_mb, runtime) from config
-    `resources`, sized by the wildcard that names the job's task."""
+    """A GPU rule's `resources:` (the SLURM plugin's gpu, cpus_per_gpu, mem_mb, runtime) from its spec."""
 
     def get(name):
-        return lambda wildcards: GRID.job_size(rule, wildcards[SIZED_BY[rule]]).get(name)
+        return lambda wildcards: getattr(GRID.spec(rule, **wildcards).size, name)
 
     return {name: get(name) for name in ("gpu", "cpus_per_gpu", "mem_mb", "runtime")}
 
 
 def job_threads(rule):
-    """A GPU job's threads: its CPUs (cpus_per_gpu x gpu, from config `resources`; 4 without)."""
-
-    def threads(wildcards):
-        size = GRID.job_size(rule, wildcards[SIZED_BY[rule]])
-        return size.get("cpus_per_gpu", 4) * max(1, size.get("gpu", 1))
-
-    return threads
-
-
-def job_processes(rule):
-    """Training processes (one per GPU: data parallel under torchrun when a job has several)."""
-    return lambda wildcards: max(1, GRID.job_size(rule, wildcards[SIZED_BY[rule]]).get("gpu") or 1)
-
-
-def eval_hparams(wildcards):
-    trainset = TARGETS[wildcards.target].trainset
-    return json.dumps(GRID.hparams(trainset) if trainset else {}, sort_keys=True)
-
-
-def eval_retrieval(wildcards):
-    return json.dumps(GRID.retrieval(wildcards.target), sort_keys=True)
-
-
-def aggregate_args():
-    """`xstilts aggregate` arguments for this grid: tables, manifest, results/README.md, report.html."""
-    return ["--scores", f"{R}/scores", "--out", f"{R}/tables", "--rows", *GRID.rows, "--targets", *GRID.targets,
-            "--checkpoints", f"{R}/checkpoints", "--seeds", *map(str, GRID.seeds),
-            "--variants", json.dumps(config.get("variants") or {}), "--report", R]
+    """A GPU job's threads: its CPUs (cpus_per_gpu x gpu)."""
+    return lambda wildcards: GRID.spec(rule, **wildcards).size.threads
 
 
 def refresh_partial_report():
     """The tables, results/README.md and report.html after a failed run, from the cells that exist,
     the failed and missing ones marked (the aggregate job itself waits for every cell)."""
-    if not any(Path(R, "scores").rglob("scores.parquet")):
+    if not any(L.scores_dir.rglob("*.parquet")):
         return
-    log = Path(R, "logs", "aggregate.log")
+    log = GRID.aggregate().log
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        done = subprocess.run(["xstilts", "aggregate", *aggregate_args()], stdout=out, stderr=subprocess.STDOUT)
-    print(f"Partial grid: tables and {R}/README.md refreshed (cells marked failed or missing)"
+        done = subprocess.run([*shlex.split(XSTILTS), "aggregate", "--configfile", CONFIG], stdout=out,
+                              stderr=subprocess.STDOUT)
+    print(f"Partial grid: tables and {L.readme} refreshed (cells marked failed, corrupt or missing)"
           if done.returncode == 0 else f"Refreshing the tables of the partial grid failed: see {log}")

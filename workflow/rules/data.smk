@@ -9,53 +9,42 @@ localrules:
 
 rule demo_data:
     output:
-        directory(f"{R}/demo/hub"),
+        directory(GRID.demo_data().out),
     params:
-        languages=json.dumps({t: GRID.languages(t) for t in GRID.targets}),
-        seed=(config.get("demo") or {}).get("seed", 0),
-        sizes=json.dumps((config.get("demo") or {}).get("sizes", {})),
-        translations=json.dumps(demo_translations()),
+        spec=spec_digest("demo_data"),
     conda:
         "../../envs/xstilts.yaml"
     log:
-        f"{R}/logs/demo_data.log",
+        GRID.demo_data().log,
     shell:
-        "xstilts demo-data --out {output} --languages {params.languages:q} --seed {params.seed}"
-        " --sizes {params.sizes:q} --translations {params.translations:q} > {log} 2>&1"
+        "{XSTILTS} demo-data --configfile {CONFIG} > {log} 2>&1"
 
 
 rule prepare_dataset:
     input:
-        demo_inputs(),
+        unpack(spec_inputs("prepare_dataset")),
     output:
-        f"{R}/data/train/{{dataset}}/meta.json",
+        L.train_data("{dataset}") / META_FILE,
     params:
-        sources=GRID.sources_json(),
-        task=lambda wildcards: GRID.dataset_source(wildcards.dataset)[0],
-        translations=lambda wildcards: json.dumps(GRID.dataset_source(wildcards.dataset)[1]),
-        out=lambda wildcards, output: os.path.dirname(output[0]),
+        spec=spec_digest("prepare_dataset"),
     conda:
         "../../envs/xstilts.yaml"
     log:
-        f"{R}/logs/prepare/{{dataset}}.log",
+        L.log("prepare", "{dataset}"),
     shell:
-        "xstilts prepare dataset {params.task} --out {params.out} --sources {params.sources:q}"
-        " --translations {params.translations:q} > {log} 2>&1"
+        "{XSTILTS} prepare dataset {wildcards.dataset} --configfile {CONFIG} > {log} 2>&1"
 
 
 rule prepare_target:
     input:
-        demo_inputs(),
+        unpack(spec_inputs("prepare_target")),
     output:
-        f"{R}/data/eval/{{target}}/meta.json",
+        L.eval_data("{target}") / META_FILE,
     params:
-        sources=GRID.sources_json(),
-        languages=lambda wildcards: GRID.languages(wildcards.target),
-        out=lambda wildcards, output: os.path.dirname(output[0]),
+        spec=spec_digest("prepare_target"),
     conda:
         "../../envs/xstilts.yaml"
     log:
-        f"{R}/logs/prepare/{{target}}.log",
+        L.log("prepare", "{target}"),
     shell:
-        "xstilts prepare target {wildcards.target} --out {params.out} --languages {params.languages}"
-        " --sources {params.sources:q} > {log} 2>&1"
+        "{XSTILTS} prepare target {wildcards.target} --configfile {CONFIG} > {log} 2>&1"

@@ -6,32 +6,31 @@ if GRID.demo:
 
     rule demo_pretrain:
         input:
-            demo_inputs(),
+            unpack(spec_inputs("demo_pretrain")),
         output:
-            directory(f"{R}/base_model"),
+            directory(GRID.demo_pretrain().out),
         params:
-            spec=json.dumps((config.get("demo") or {}).get("model", {})),
+            spec=spec_digest("demo_pretrain"),
         conda:
             "../../envs/xstilts.yaml"
         log:
-            f"{R}/logs/demo_pretrain.log",
+            GRID.demo_pretrain().log,
         shell:
-            "xstilts demo-pretrain --corpus {input[0]}/corpus --out {output} --spec {params.spec:q}"
-            " > {log} 2>&1"
+            "{XSTILTS} demo-pretrain --configfile {CONFIG} > {log} 2>&1"
 
-elif GRID.base_model() != config["model"]:
+elif GRID.base_model == L.base_model:
 
     localrules:
         fetch_model,
 
     rule fetch_model:
         output:
-            directory(f"{R}/base_model"),
+            directory(GRID.fetch_model().out),
         params:
-            model=config["model"],
+            spec=spec_digest("fetch_model"),
         conda:
             "../../envs/xstilts.yaml"
         log:
-            f"{R}/logs/fetch_model.log",
+            GRID.fetch_model().log,
         shell:
-            "xstilts fetch-model {params.model:q} --out {output} > {log} 2>&1"
+            "{XSTILTS} fetch-model --configfile {CONFIG} > {log} 2>&1"

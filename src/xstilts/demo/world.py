@@ -880,7 +880,8 @@ def generate_hub_mirror(out_dir: Path, languages: Mapping[str, Sequence[str]], *
         kind = _KINDS[ds.name]
         for role, hubs, n in (("train", ds.train, sizes.train), ("dev", ds.dev, sizes.dev)):
             for hub in hubs:
-                path = out_dir / "local" / "ccg" / f"{role}.parquet" if ds.name == "ccg" else hub_path(hub)
+                # a task with no hub copy (CCGbank) is a local source: `local/<its sources key>/`
+                path = out_dir / "local" / ds.local_path_key / f"{role}.parquet" if not ds.on_hub else hub_path(hub)
                 examples = kind.examples(world, _rng(seed, ds.name, hub.split), n, role)
                 files.put(path, kind.schema, "en", [kind.row(ex, "en", i) for i, ex in enumerate(examples)])
                 for lang in (translations or {}).get(ds.name, []) if role == "train" else []:

@@ -1,0 +1,70 @@
+"""Retrieval (Tatoeba, BUCC): no head and no training; sentence vectors pooled from one layer of the
+encoder (`retrieval.embed`), then a search: each sentence's nearest translation (`nearest`: accuracy) or
+bitext mining with a ratio margin and a threshold chosen on the dev pairs (`mining`: F1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xstilts import retrieval
+from xstilts.data import bitext_sides
+from xstilts.families import Family
+
+ScoreRow = dict[str, Any]
+PredictionRow = dict[str, Any]
+Vectors = Callable[[list[str]], np.ndarray]
+
+
+class Retrieval(Family):
+    """A table of `source` and `target` sentences (a row with both: a gold pair); the search is the
+    target's (`Target.search`)."""
+
+    name = "retrieval"
+
+    def evaluate(self, search: str, tables: dict[str, pd.DataFrame], vectors: Vectors, settings: Any
+                 ) -> tuple[list[ScoreRow], list[PredictionRow]]:
+        """Score rows (split, metric, value, n_examples) and prediction rows (split, id, prediction, gold,
+        score) of one language's tables (split -> table)."""
+        return (self._nearest if search == "nearest" else self._mining)(tables, vectors, settings)
+
+    def _nearest(self, tables: dict[str, pd.DataFrame], vectors: Vectors, settings: Any
+                 ) -> tuple[list[ScoreRow], list[PredictionRow]]:
+        """Tatoeba: XTREME queries with the English side (`target`) among the other language's sentences."""
+        rows, predictions = [], []
+        for split, df in tables.items():
+            english, foreign = vectors(df["target"].tolist()), vectors(df["source"].tolist())
+            found = retrieval.nearest(english, foreign)
+            hits = [100.0 * (int(j) == i) for i, j in enumerate(found)]
+            accuracy = 100.0 * float((found == np.arange(len(df))).mean())  # as `retrieval.tatoeba_accuracy`
+            rows.append({"split": split, "metric": "accuracy", "value": accuracy, "n_examples": len(df)})
+            predictions += [{"split": split, "id": str(i), "prediction": str(int(j)), "gold": str(i), "score": hit}
+                            for i, (j, hit) in enumerate(zip(found, hits, strict=True))]
+        return rows, predictions
+
+    def _mining(self, tables: dict[str, pd.DataFrame], vectors: Vectors, settings: Any
+                ) -> tuple[list[ScoreRow], list[PredictionRow]]:
+        """BUCC: pairs mined over every sentence (the original files add sentences without translation);
+        the F1-optimal threshold on the dev pairs (the first split) is applied to every split."""
+        rows, predictions, threshold = [], [], None
+        for split, df in tables.items():
+            bitext = bitext_sides(df, settings.duplicates)
+            mined = retrieval.mine_pairs(vectors(bitext.sources), vectors(bitext.targets), k=settings.k)
+            candidates = bitext.keyed(mined)
+            if threshold is None:
+                threshold = retrieval.best_threshold(candidates, bitext.gold)
+            rows += [{"split": split, "metric": m, "value": v, "n_examples": len(bitext.gold)}
+                     for m, v in retrieval.bucc_f1(candidates, bitext.gold, threshold).items()]
+            gold = dict(bitext.gold)
+            found = {s for s, _ in candidates}
+            predictions += [{"split": split, "id": str(s),
+                             "prediction": json.dumps({"target": str(t), "margin": margin, "kept": margin >= threshold}),
+                             "gold": str(gold.get(s, "")), "score": None}
+                            for (s, t), margin in sorted(candidates.items())]
+            predictions += [{"split": split, "id": str(s), "prediction": "", "gold": str(t), "score": None}
+                            for s, t in sorted(bitext.gold) if s not in found]
+        return rows, predictions
