@@ -28,11 +28,11 @@ def _json(text: str) -> Any:
 
 
 def _retrieval(text: str) -> dict[str, Any]:
-    from xstilts.retrieval import Settings
+    from xstilts.settings import RetrievalSettings
 
     values = _json(text)
     try:
-        Settings.from_dict(values)
+        RetrievalSettings.from_dict(values)
     except (TypeError, ValueError) as err:
         raise argparse.ArgumentTypeError(str(err)) from err
     return values

@@ -38,6 +38,7 @@ from xstilts.models import (
     save_model,
 )
 from xstilts.results_io import atomic_path, manifest_row, write_manifest, write_scores
+from xstilts.settings import RetrievalSettings
 from xstilts.training import HParams, Sampling, TaskData, train, write_log
 
 
@@ -209,7 +210,7 @@ def _classic_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, An
 
 
 def _retrieval_rows(target: str, model_dir: Path, folder: Path, meta: dict[str, Any],
-                    settings: retrieval.Settings, dev: torch.device) -> list[dict[str, Any]]:
+                    settings: RetrievalSettings, dev: torch.device) -> list[dict[str, Any]]:
     encoder, tokenizer = load_encoder(model_dir)
     encoder.to(dev).eval()
     layer = retrieval.retrieval_layer(encoder.config.num_hidden_layers) if settings.layer is None else settings.layer
@@ -246,14 +247,14 @@ def evaluate_cell(*, target: str, model_dir: Path, data_dir: Path, out: Path,
                   hparams: Mapping[str, Any], retrieval_settings: Mapping[str, Any], seed: int,
                   deterministic: bool = False) -> pd.DataFrame:
     """Every language and split of one target, from one loaded model, into one `scores.parquet`.
-    `retrieval_settings`: the target's `retrieval.Settings` as a mapping (retrieval targets only); `seed`
+    `retrieval_settings`: the target's `RetrievalSettings` as a mapping (retrieval targets only); `seed`
     is the cell's (evaluation draws nothing at random; it goes into the run facts)."""
     start = time.perf_counter()
     dev = device(deterministic)
     folder = data_dir / target
     meta = read_meta(folder)
     if TARGETS[target].family == "retrieval":
-        settings = retrieval.Settings.from_dict(retrieval_settings)
+        settings = RetrievalSettings.from_dict(retrieval_settings)
         rows = _retrieval_rows(target, model_dir, folder, meta, settings, dev)
     else:
         rows = _classic_rows(target, model_dir, folder, meta, HParams.from_dict(dict(hparams)), dev)

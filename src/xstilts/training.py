@@ -30,32 +30,7 @@ from xstilts.evaluation import autocast, score_table
 from xstilts.features import Features, collate, length_grouped_batches
 from xstilts.models import TransferModel
 from xstilts.results_io import atomic_path, write_parquet
-
-
-@dataclass(frozen=True)
-class HParams:
-    """Per-task hyperparameters; defaults are XTREME's / jiant's reference settings."""
-
-    lr: float = 1e-5
-    warmup: float = 0.1
-    batch_size: int = 4
-    grad_accum: int = 8
-    epochs: float = 2.0
-    max_length: int = 256
-    doc_stride: int = 128
-    eval_batch_size: int = 64
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    dropout: float = 0.1
-    eval_every: int = 0  # optimiser steps between dev evaluations; 0: once per epoch
-    patience: int = 0  # evaluations without improvement before stopping early; 0: never
-    max_dev_examples: int = 0  # 0: the whole dev set
-    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> HParams:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in values.items() if k in known})
+from xstilts.settings import HParams, Sampling
 
 
 @dataclass
@@ -71,15 +46,6 @@ class TaskData:
     hp: HParams
     qa_style: str = "squad"
     seqeval: str = "1.2.2"
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How multi-task training picks the task of each batch."""
-
-    method: str = "proportional"  # proportional | temperature | capped
-    temperature: float = 2.0
-    cap: int = 100_000
 
 
 @dataclass
