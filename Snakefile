@@ -1,12 +1,17 @@
 # xstilts: the X-STILTs grid as a Snakemake workflow. See README.md.
 from snakemake.utils import min_version, validate
 
+from xstilts.config import resolve_config
+
 min_version("9.0")
 
 
 configfile: "config.yaml"
 
 
+# Checked against the schema and the catalogue (a refusal: a few lines naming the key or value and its file),
+# path placeholders expanded; then Snakemake's own validation as a second guard.
+config.update(resolve_config(config, files=["config.yaml", *workflow.overwrite_configfiles]))
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -38,6 +38,17 @@ def _retrieval(text: str) -> dict[str, Any]:
     return values
 
 
+def _config(files: list[Path]) -> dict[str, Any]:
+    """The config merged from these files and checked (`xstilts.config`); a refusal exits with its few lines."""
+    from xstilts.config import ConfigError, load_config
+
+    try:
+        return load_config(files)
+    except ConfigError as err:
+        print(f"xstilts: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _name(text: str) -> str:
     if not NAME_PATTERN.match(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a task/row name (lower-case letters, digits, _)")
@@ -146,9 +157,9 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
 
 def cmd_status(a: argparse.Namespace) -> None:
     """Print the grid's cells as a matrix of states with the hours spent."""
-    from xstilts.status import grid_status, load_config, make_grid, render_status
+    from xstilts.status import grid_status, make_grid, render_status
 
-    config = load_config(a.configfile)
+    config = _config(a.configfile)
     grid = make_grid(a.results or Path(config.get("results", "results")), config["rows"], list(config["targets"]),
                      config.get("seeds", [1]), config.get("variants"))
     print(render_status(grid_status(grid), grid), end="")
@@ -177,9 +188,9 @@ def cmd_rerun(a: argparse.Namespace) -> int:
 def cmd_submit(a: argparse.Namespace) -> None:
     """Submit cells as SLURM job arrays through submitit (see xstilts.submit)."""
     from xstilts.grid import Grid
-    from xstilts.submit import WORKFLOW_PROFILE, load_config, parse_cells, profile_file, submit
+    from xstilts.submit import WORKFLOW_PROFILE, parse_cells, profile_file, submit
 
-    config = load_config(a.configfile)
+    config = _config(a.configfile)
     profile, workflow_profile = profile_file(a.profile), WORKFLOW_PROFILE.resolve()  # found from here, as Snakemake
     if a.directory:
         os.chdir(a.directory)

@@ -15,55 +15,12 @@ from typing import Any
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
-    HUB_REVISIONS,
     INTERMEDIATE_TASKS,
     MULTITASK_ROW,
     TARGETS,
     UNTRAINED_ROW,
     target_trainsets,
 )
-
-
-class ConfigError(ValueError):
-    """A config value that the catalogue does not know; the message names it and the allowed ones."""
-
-
-def check_config(config: Mapping[str, Any]) -> None:
-    """Checks the schema cannot express: rows, targets and languages against the catalogue."""
-    variants = config.get("variants") or {}
-    for name, variant in variants.items():
-        if name in DATASETS or name in (BASELINE_ROW, MULTITASK_ROW, UNTRAINED_ROW):
-            raise ConfigError(f"config variants: {name!r} is already a task or row name; choose another")
-        if variant["task"] not in INTERMEDIATE_TASKS:
-            raise ConfigError(f"config variants.{name}.task: unknown intermediate task {variant['task']!r}; "
-                              f"allowed: {', '.join(INTERMEDIATE_TASKS)}")
-        if not (variant.get("mlm") or variant.get("translations")):
-            raise ConfigError(f"config variants.{name}: give `mlm` or `translations` (or both)")
-    known_rows = [BASELINE_ROW, *INTERMEDIATE_TASKS, MULTITASK_ROW, UNTRAINED_ROW, *variants]
-    for row in config["rows"]:
-        if row not in known_rows:
-            raise ConfigError(f"config rows: unknown row {row!r}; allowed: {', '.join(known_rows)}")
-    if len(set(config["rows"])) != len(config["rows"]):
-        raise ConfigError(f"config rows: a row is listed twice in {config['rows']}")
-    for target in config["targets"]:
-        if target not in TARGETS:
-            raise ConfigError(f"config targets: unknown target {target!r}; allowed: {', '.join(TARGETS)}")
-    for target, languages in (config.get("languages") or {}).items():
-        if target not in TARGETS:
-            raise ConfigError(f"config languages: unknown target {target!r}; allowed: {', '.join(TARGETS)}")
-        allowed = TARGETS[target].languages
-        for lang in languages:
-            if lang not in allowed:
-                raise ConfigError(f"config languages.{target}: unknown language {lang!r}; "
-                                  f"{target} has: {' '.join(allowed)}")
-    for task in config.get("training", {}).get("tasks", {}):
-        if task not in DATASETS:
-            raise ConfigError(f"config training.tasks: unknown task {task!r}; allowed: {', '.join(DATASETS)}")
-    repos = [*HUB_REVISIONS, *(v["translations"]["source"] for v in variants.values() if v.get("translations"))]
-    for repo in (config.get("sources") or {}).get("revisions") or {}:
-        if repo not in repos:
-            raise ConfigError(f"config sources.revisions: {repo!r} is no hub repo this grid reads; allowed: "
-                              f"{', '.join(repos)}")
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,16 @@ summary line (`"seconds"`) that `xstilts train` prints at the end of its job log
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 
 from xstilts.catalogue import BASELINE_ROW, TARGETS
-from xstilts.grid import Grid, check_config
+from xstilts.config import check_config
+from xstilts.grid import Grid
 from xstilts.results_io import read_scores
 
 State = Literal["done", "running", "failed", "missing"]
@@ -40,22 +40,6 @@ STATES: tuple[State, ...] = ("done", "running", "failed", "missing")
 ERROR_MARKERS = ("Traceback (most recent call last)", "xstilts: error:", "slurmstepd: error", "Killed")
 PHASE_II = "(ii)"
 CPU = "cpu"
-
-
-def load_config(paths: Iterable[Path]) -> dict[str, Any]:
-    """The config files merged in order, nested mappings key by key (as Snakemake's `--configfile`)."""
-
-    def merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(base)
-        for key, value in update.items():
-            both = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
-            out[key] = merge(out[key], value) if both else value
-        return out
-
-    config: dict[str, Any] = {}
-    for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
-    return config
 
 
 def make_grid(results: Path, rows: Sequence[str], targets: Sequence[str], seeds: Sequence[int],

@@ -1,6 +1,7 @@
 """Cells of the grid as SLURM job arrays through submitit, for work from Python or a notebook.
 
-    from xstilts.submit import load_config, submit
+    from xstilts.config import load_config
+    from xstilts.submit import submit
     for step, job in submit([("mnli", "xnli", 1)], config=load_config([Path("config.yaml")])):
         print(step, job.job_id)   # job.result() waits for it
 
@@ -29,13 +30,10 @@ from typing import Any
 
 import submitit
 import yaml
-from snakemake.utils import validate
 
 from xstilts.catalogue import TARGETS, UNTRAINED_ROW
-from xstilts.grid import Grid, check_config
-from xstilts.status import load_config as merge_configs
+from xstilts.grid import Grid
 
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
 STAGES = ("train_intermediate", "train_target", "evaluate")
 SIGNAL_LEAD_S = 300  # seconds before the time limit, unless the profile's slurm_extra says otherwise
 WORKFLOW_PROFILE = Path("profiles/default")  # the workflow's own settings, which Snakemake adds to every run
@@ -45,14 +43,6 @@ Cell = tuple[str, str, int]
 
 class SubmitError(ValueError):
     """Cells that cannot be submitted (not in the configured grid, or their data not prepared)."""
-
-
-def load_config(configfiles: Sequence[Path], schema: Path = SCHEMA) -> dict[str, Any]:
-    """The config as Snakemake builds it from `--configfile` files: merged in order, then checked."""
-    config = merge_configs(configfiles)
-    validate(config, str(schema))
-    check_config(config)
-    return config
 
 
 def profile_file(profile: Path | str) -> Path:

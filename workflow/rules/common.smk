@@ -5,9 +5,8 @@ import subprocess
 from pathlib import Path
 
 from xstilts.catalogue import TARGETS, UNTRAINED_ROW
-from xstilts.grid import Grid, check_config
+from xstilts.grid import Grid
 
-check_config(config)
 GRID = Grid(config)
 R = str(GRID.results)
 TABLES = [f"{R}/tables/transfer.md", f"{R}/tables/delta.md"]
