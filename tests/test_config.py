@@ -16,10 +16,13 @@ from snakemake.utils import update_config
 from xstilts import status, submit
 from xstilts.cli import main
 from xstilts.config import SCHEMA_FILE, ConfigError, config_schema, load_config, merge, resolve_config
+from xstilts.demo.world import UD_FOLDER
+from xstilts.layout import Layout
 from xstilts.settings import HParams, JobSize, MLMSettings, RetrievalSettings, Sampling, dataclass_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config.yaml"
+DEMO = ROOT / "profiles" / "demo" / "demo-config.yaml"
 
 
 @pytest.fixture
@@ -178,6 +181,26 @@ def test_resolve_config_returns_a_copy(paper: dict) -> None:
 
 
 # --- path placeholders -----------------------------------------------------------------------------
+
+
+def _paths(config: dict) -> list[str]:
+    """Every path of the demo config: its sources and its variants' corpus and translations."""
+    sources = [v for k, v in config["sources"].items() if k != "revisions" and v]
+    variants = [v["mlm"]["corpus"] for v in config["variants"].values() if v.get("mlm")]
+    variants += [v["translations"]["source"] for v in config["variants"].values() if v.get("translations")]
+    return sources + variants
+
+
+def test_demo_paths_follow_the_results_folder() -> None:
+    config = load_config([CONFIG, DEMO])
+    world = str(Layout(Path("results")).demo_world)
+    assert config["sources"]["hub_mirror"] == world
+    assert config["sources"]["ccg"] == f"{world}/local/ccg"
+    assert config["sources"]["udpos"] == f"{world}/local/{UD_FOLDER}"
+    assert config["variants"]["mnli_mlm"]["mlm"]["corpus"] == f"{world}/corpus"
+    moved = load_config([CONFIG, DEMO], overrides={"results": "elsewhere"})
+    assert len(_paths(moved)) == 5
+    assert all(path.startswith("elsewhere/") for path in _paths(moved)), _paths(moved)
 
 
 def test_results_placeholder_and_unknown_placeholders(paper: dict) -> None:
