@@ -9,9 +9,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# The one config loader (xstilts.config): refuses a bad config in a few lines, expands {results} and {demo};
-# Snakemake's own validation stays as a second guard.
-config.update(resolve_config(config))
+# Checked against the schema and the catalogue (a refusal: a few lines naming the key or value and its file),
+# path placeholders expanded; then Snakemake's own validation as a second guard.
+config.update(resolve_config(config, files=["config.yaml", *workflow.overwrite_configfiles]))
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

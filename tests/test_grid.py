@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from xstilts.catalogue import TARGETS
-from xstilts.grid import ConfigError, Grid, check_config
+from xstilts.config import ConfigError, resolve_config
+from xstilts.grid import Grid
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -28,9 +28,8 @@ def paper() -> dict:
 
 def refuse(config: dict) -> str:
     """The message with which the workflow refuses a config (schema first, then the catalogue)."""
-    with pytest.raises((WorkflowError, ConfigError)) as err:
-        validate(copy.deepcopy(config), str(SCHEMA))
-        check_config(config)
+    with pytest.raises(ConfigError) as err:
+        resolve_config(config)
     return str(err.value)
 
 
@@ -72,8 +71,8 @@ def test_retrieval_settings_per_target(paper: dict) -> None:
                                       "k": 4, "duplicates": "xtreme"}
     assert grid.retrieval("tatoeba") == {"pooling": "mean", "layer": None, "max_length": 512, "batch_size": 64}
     assert grid.retrieval("xnli") == {}
-    xtreme_bucc = {**paper, "retrieval": {**paper["retrieval"], "bucc": {"pooling": "cls", "layer": 20}}}
-    validate(copy.deepcopy(xtreme_bucc), str(SCHEMA))
+    xtreme = {"pooling": "cls", "layer": 20}
+    xtreme_bucc = resolve_config({**paper, "retrieval": {**paper["retrieval"], "bucc": xtreme}})
     grid = Grid(xtreme_bucc)
     assert (grid.retrieval("bucc")["pooling"], grid.retrieval("bucc")["layer"]) == ("cls", 20)
     assert grid.retrieval("tatoeba")["pooling"] == "mean"
@@ -83,8 +82,8 @@ def test_retrieval_settings_per_target(paper: dict) -> None:
 
 
 def test_paper_config_is_valid(paper: dict) -> None:
-    validate(copy.deepcopy(paper), str(SCHEMA))
-    check_config(paper)
+    assert resolve_config(paper) == paper
+    validate(copy.deepcopy(paper), str(SCHEMA))  # Snakemake's own validation, the Snakefile's second guard
     for target, languages in paper["languages"].items():
         assert tuple(languages) == TARGETS[target].languages == tuple(Grid(paper).languages(target))
 
@@ -176,10 +175,9 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path: Path) -> None:
 def test_hub_revisions_can_be_overridden_per_repo_and_are_checked(paper: dict) -> None:
     sha = "0123456789abcdef0123456789abcdef01234567"
     ok = {**paper, "sources": {**paper["sources"], "revisions": {"google/xtreme": sha, "nyu-mll/glue": sha}}}
-    validate(copy.deepcopy(ok), str(SCHEMA))
-    check_config(ok)
+    resolve_config(ok)
     assert "'main' does not match" in refuse({**paper, "sources": {"revisions": {"google/xtreme": "main"}}})
     message = refuse({**paper, "sources": {"revisions": {"google/xtrem": sha}}})
     assert "sources.revisions: 'google/xtrem' is no hub repo this grid reads" in message and "google/xtreme" in message
     variant = {"mt": {"task": "mnli", "translations": {"source": "someone/mnli-mt", "languages": ["de"]}}}
-    check_config({**paper, "variants": variant, "sources": {"revisions": {"someone/mnli-mt": sha}}})
+    resolve_config({**paper, "variants": variant, "sources": {"revisions": {"someone/mnli-mt": sha}}})

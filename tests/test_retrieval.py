@@ -9,7 +9,6 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
 from xstilts.retrieval import (
-    Settings,
     best_threshold,
     bucc_f1,
     embed,
@@ -19,6 +18,7 @@ from xstilts.retrieval import (
     retrieval_layer,
     tatoeba_accuracy,
 )
+from xstilts.settings import RetrievalSettings
 
 CORPUS = [
     "the cat sat on the mat",
@@ -108,13 +108,13 @@ def test_cls_pooling_is_the_first_tokens_state(model, tokenizer):
 
 
 def test_settings_refuse_unknown_keys_and_values():
-    assert Settings.from_dict({}) == Settings(pooling="mean", layer=None, max_length=512, batch_size=64, k=4,
-                                              duplicates="xtreme")
-    assert Settings.from_dict({"pooling": "cls", "layer": 20}).pooling == "cls"
+    assert RetrievalSettings.from_dict({}) == RetrievalSettings(pooling="mean", layer=None, max_length=512,
+                                                                batch_size=64, k=4, duplicates="xtreme")
+    assert RetrievalSettings.from_dict({"pooling": "cls", "layer": 20}).pooling == "cls"
     with pytest.raises(ValueError, match=r"unknown retrieval setting\(s\) pool; known: pooling"):
-        Settings.from_dict({"pool": "cls"})
+        RetrievalSettings.from_dict({"pool": "cls"})
     with pytest.raises(ValueError, match="duplicates='all'; allowed: xtreme, jiant"):
-        Settings.from_dict({"duplicates": "all"})
+        RetrievalSettings.from_dict({"duplicates": "all"})
 
 
 def test_tatoeba_accuracy_cosine_nearest_neighbour():

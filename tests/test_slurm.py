@@ -33,7 +33,7 @@ import pytest
 import yaml
 
 from tests.test_profiles import MINIMAL_SITE_PROFILE, install_profile, profile_env, site_profile
-from xstilts.status import load_config
+from xstilts.config import load_config
 
 pytestmark = pytest.mark.slurm
 

@@ -15,7 +15,6 @@ from xstilts.status import (
     grid_status,
     hours_unit,
     intermediate_job,
-    load_config,
     log_seconds,
     make_grid,
     render_status,
@@ -142,13 +141,6 @@ def test_log_paths_match_the_rules() -> None:
         assert job.log.as_posix() == "R/" + filled.replace("{{seed}}", "1")
 
 
-def test_load_config_merges_like_snakemake(tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text("rows: [none, mnli]\ntargets: {xnli: [en, de]}\ntraining: {a: 1, b: 2}\n")
-    (tmp_path / "b.yaml").write_text("rows: [none]\ntraining: {b: 3}\n")
-    config = load_config([tmp_path / "a.yaml", tmp_path / "b.yaml"])
-    assert config == {"rows": ["none"], "targets": {"xnli": ["en", "de"]}, "training": {"a": 1, "b": 3}}
-
-
 def test_unknown_row_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="nope"):
         make_grid(tmp_path, ["none", "nope"], ["xnli"], [1])
@@ -156,8 +148,8 @@ def test_unknown_row_is_refused(tmp_path: Path) -> None:
 
 def test_status_command(grid: Grid, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(f"results: {grid.results}\nrows: [none, mnli]\nseeds: [1]\n"
-                      "targets: {xnli: [en], xquad: [en], mlqa: [en], tatoeba: [de]}\n")
+    config.write_text(f"model: m\nresults: {grid.results}\nrows: [none, mnli]\nseeds: [1]\n"
+                      "targets: [xnli, xquad, mlqa, tatoeba]\ntraining: {defaults: {}}\n")
     assert main(["status", "--configfile", str(config)]) == 0
     out = capsys.readouterr().out
     assert out == render_status(grid_status(grid), grid)

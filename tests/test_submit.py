@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from xstilts.config import load_config
 from xstilts.grid import Grid
 from xstilts.submit import (
     Step,
     SubmitError,
-    load_config,
     parse_cells,
     plan,
     profile_file,
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def grid(tmp_path: Path) -> Grid:
-    config = load_config([ROOT / "config.yaml"], schema=ROOT / "workflow/schemas/config.schema.yaml")
+    config = load_config([ROOT / "config.yaml"])
     return Grid({**config, "results": str(tmp_path)})
 
 

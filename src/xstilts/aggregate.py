@@ -20,6 +20,7 @@ renderings show mean ± std (transfer) and mark such deltas with "*" (delta).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from matplotlib.figure import Figure
 
 from xstilts.catalogue import BASELINE_ROW, GROUPS, TARGETS, UNTRAINED_ROW
 from xstilts.comparability import Marks, marks
+from xstilts.conditions import CLEAN
 from xstilts.results_io import atomic_path, write_parquet, write_text
 
 CELL_KEYS = ["intermediate", "target", "seed", "language"]
@@ -50,16 +52,23 @@ def _check_targets(targets: Sequence[str]) -> None:
 
 
 def _metric_parts(target: str) -> tuple[str, ...]:
-    """The metric rows whose mean is the target's headline (`metrics.task_score` semantics)."""
+    """The metric rows whose mean is the target's headline: (F1 + EM) / 2 for `f1_em` (XTREME's QA)."""
     metric = TARGETS[target].metric
     return QA_PARTS if metric == "f1_em" else (metric,)
 
 
+def clean(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scores of the `clean` evaluation condition (a frame without conditions is all clean)."""
+    return scores[scores["condition"] == CLEAN] if "condition" in scores else scores
+
+
 def cell_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (intermediate, target, seed, language) with the headline `value` on the report split.
+    """One row per (intermediate, target, seed, language) with the headline `value` on the report split,
+    under the `clean` condition.
 
     For "f1_em" targets the value is the mean of the f1 and exact_match rows (NaN if one is missing).
     """
+    scores = clean(scores)
     _check_targets(scores["target"].unique().tolist())
     wanted = pd.DataFrame(
         [(t, TARGETS[t].report_split, m, len(_metric_parts(t))) for t in TARGETS for m in _metric_parts(t)],
@@ -219,11 +228,12 @@ def chance_levels(scores: pd.DataFrame, targets: Sequence[str]) -> dict[str, flo
     (each sentence is looked up among the n of its language). F1 targets (tagging, QA, BUCC mining) have
     no such simple level and are left out."""
     levels = {}
+    scores = clean(scores)
     for name in targets:
         target = TARGETS[name]
         if target.metric != "accuracy":
             continue
-        if target.family == "classification":
+        if target.labels:  # classification: one of the labels
             levels[name] = 100 / len(target.labels)
             continue
         rows = scores[(scores["target"] == name) & (scores["split"] == target.report_split)
@@ -325,7 +335,34 @@ def _heatmap(df: pd.DataFrame, path: Path, *, title: str, diverging: bool, n_tar
         fig.savefig(tmp, format="png", dpi=120)
 
 
-def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targets: Sequence[str]) -> list[Path]:
+@dataclass(frozen=True)
+class Tables:
+    """Every table of one grid's scores, computed once for the table files and the report."""
+
+    scores: pd.DataFrame
+    rows: tuple[str, ...]
+    targets: tuple[str, ...]
+    transfer: pd.DataFrame
+    std: pd.DataFrame
+    delta: pd.DataFrame
+    significant: pd.DataFrame
+    best: pd.DataFrame
+    per_language: dict[str, pd.DataFrame]
+    marks: Marks
+
+
+def compute_tables(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> Tables:
+    """The transfer table (mean over seeds), its seed spread, the deltas against `none` and which exceed
+    seed noise, the best row per target, the per-language tables and the marks."""
+    transfer = transfer_table(scores, rows, targets)
+    std = transfer_std_table(scores, rows, targets)
+    delta = delta_table(transfer)
+    significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets)))
+    return Tables(scores, tuple(rows), tuple(targets), transfer, std, delta, significant, best_table(transfer),
+                  {t: per_language_table(scores, t, rows) for t in targets}, marks(scores, targets))
+
+
+def write_tables(tables: Tables, out_dir: Path) -> list[Path]:
     """Write every table and heatmap below `out_dir` atomically; return the written paths.
 
     Tables (each as .parquet, .csv, .md, .tex): `transfer`, `transfer_std`, `delta` (vs "none"),
@@ -334,32 +371,24 @@ def write_tables(scores: pd.DataFrame, out_dir: Path, rows: Sequence[str], targe
     (module docstring). Heatmaps: `heatmap_transfer.png`, `heatmap_delta.png`.
     """
     out_dir = Path(out_dir)
-    transfer = transfer_table(scores, rows, targets)
-    delta = delta_table(transfer)
-    tables = {
-        "transfer": transfer,
-        "transfer_std": transfer_std_table(scores, rows, targets),
-        "delta": delta,
-        "best": best_table(transfer),
-    }
-    tables |= {f"per_language/{t}": per_language_table(scores, t, rows) for t in targets}
-    significant = significant_table(delta, noise_table(tables["transfer_std"], seed_count_table(scores, rows, targets)))
-    grid_marks = marks(scores, targets)
-    shown = {name: marked(name, df, grid_marks) for name, df in tables.items()}
+    t, grid_marks = tables, tables.marks
+    frames = {"transfer": t.transfer, "transfer_std": t.std, "delta": t.delta, "best": t.best}
+    frames |= {f"per_language/{target}": df for target, df in t.per_language.items()}
+    shown = {name: marked(name, df, grid_marks) for name, df in frames.items()}
     notes = shown["transfer"][1]
     markdown = {
-        "transfer": text_markdown(grid_marks.relabel(mean_std_frame(transfer, tables["transfer_std"])),
-                                  transfer_note(scores, targets), notes),
-        "delta": text_markdown(grid_marks.relabel(delta_frame(delta, significant)), DELTA_NOTE, notes),
+        "transfer": text_markdown(grid_marks.relabel(mean_std_frame(t.transfer, t.std)),
+                                  transfer_note(t.scores, t.targets), notes),
+        "delta": text_markdown(grid_marks.relabel(delta_frame(t.delta, t.significant)), DELTA_NOTE, notes),
     }
-    paths = [p for name, df in tables.items()
+    paths = [p for name, df in frames.items()
              for p in _write_formats(df, out_dir / name, markdown.get(name), *shown[name])]
     heatmaps = (
-        ("transfer", transfer, "Zero-shot transfer (0-100)", False),
-        ("delta", delta, f"Gain over {BASELINE_ROW!r} (points)", True),
+        ("transfer", t.transfer, "Zero-shot transfer (0-100)", False),
+        ("delta", t.delta, f"Gain over {BASELINE_ROW!r} (points)", True),
     )
     for name, df, title, diverging in heatmaps:
         path = out_dir / f"heatmap_{name}.png"
-        _heatmap(grid_marks.relabel(df), path, title=title, diverging=diverging, n_targets=len(targets))
+        _heatmap(grid_marks.relabel(df), path, title=title, diverging=diverging, n_targets=len(t.targets))
         paths.append(path)
     return paths

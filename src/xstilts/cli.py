@@ -114,12 +114,17 @@ def cmd_status(a: argparse.Namespace) -> None:
 
 def cmd_rerun(a: argparse.Namespace) -> int:
     """Redo one cell (its target training, evaluation and the tables) through Snakemake."""
+    from xstilts.config import load_config
+    from xstilts.grid import Grid
     from xstilts.status import rerun_command
+    from xstilts.submit import profile_settings
 
-    cmd = rerun_command(_grid(a), a.row, a.target, a.seed, profiles=a.profile or ["profiles/local"],
-                        intermediate=a.intermediate, extra=a.snakemake_args)
+    profiles = a.profile or ["profiles/local"]
+    files = a.configfile or profile_settings(profiles).get("configfile") or DEFAULT_CONFIG  # as Snakemake reads
+    cmd = rerun_command(Grid(load_config(files)), a.row, a.target, a.seed, profiles=profiles,
+                        configfiles=a.configfile or (), intermediate=a.intermediate, extra=a.snakemake_args)
     print(" ".join(cmd), flush=True)
-    return subprocess.call([sys.executable, "-m", *cmd])
+    return subprocess.call(cmd)
 
 
 def cmd_submit(a: argparse.Namespace) -> None:

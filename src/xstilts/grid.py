@@ -173,10 +173,9 @@ class Grid:
                             sizes=dict(demo.get("sizes") or {}), translations=translations)
 
     def demo_pretrain(self) -> DemoPretrainSpec:
-        world = self.layout.demo_world
+        world, model = self.layout.demo_world, (self.config.get("demo") or {}).get("model", {})
         return DemoPretrainSpec(log=self.layout.log("demo_pretrain"), corpus=world / "corpus",
-                                out=self.layout.base_model, model=dict((self.config.get("demo") or {}).get("model", {})),
-                                world=world)
+                                out=self.layout.base_model, model=dict(model), world=world)
 
     def fetch_model(self) -> FetchModelSpec:
         return FetchModelSpec(log=self.layout.log("fetch_model"), model=str(self.config["model"]),
@@ -214,7 +213,7 @@ class Grid:
             hparams={t: self.hparams(t) for t in tasks}, optim=self.optimizer(row, tasks), sampling=self.sampling,
             init=self.base_model if phase == "intermediate" else self.encoder(row, seed),
             data={t: self.layout.train_data(t) for t in tasks},
-            out=self.layout.encoder(row, seed) if phase == "intermediate" else self.layout.target_model(row, trainset, seed),
+            out=self.layout.encoder(row, seed) if trainset is None else self.layout.target_model(row, trainset, seed),
             state=self.layout.state(phase, *keys), job_size=self.job_size(rule, trainset or row),
             mlm=MLMSettings(**mlm) if mlm else None, save_every=self.config.get("training", {}).get("save_every", 0),
             deterministic=self.deterministic)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -44,26 +45,24 @@ from xstilts.aggregate import (
     DELTA_NOTE,
     MISSING,
     XTREME,
+    Tables,
     best_table,
     cell_scores,
+    compute_tables,
     delta_frame,
     delta_table,
     marked,
     mean_std_frame,
-    noise_table,
     notes_markdown,
-    per_language_table,
-    seed_count_table,
-    significant_table,
     transfer_note,
-    transfer_std_table,
-    transfer_table,
+    write_tables,
 )
 from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, INTERMEDIATE_TASKS, MULTITASK_ROW, TARGETS
-from xstilts.comparability import Marks, data_table, marks
+from xstilts.comparability import Marks, data_table
+from xstilts.grid import Grid
 from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
-from xstilts.results_io import atomic_path, write_parquet, write_text
-from xstilts.status import STATES, counts, grid_status, make_grid, status_matrix, summary_line
+from xstilts.results_io import atomic_path, collect_manifests, scan_scores, write_parquet, write_text
+from xstilts.status import STATES, counts, grid_status, status_matrix, summary_line
 
 LARGE_GAIN = 5.0  # points: a "large" gain (the paper's headline XTREME gain is 5.4)
 NO_GAIN = 1.0  # points: a delta below this is "no gain"
@@ -589,38 +588,30 @@ def _write_table(df: pd.DataFrame, text: pd.DataFrame, stem: Path) -> list[Path]
     return paths
 
 
-def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Sequence[str],
-                 targets: Sequence[str], seeds: Sequence[int],
-                 variants: Mapping[str, Mapping[str, Any]] | None = None, refresh: str = "",
-                 manifests: pd.DataFrame | None = None) -> list[Path]:
-    """Write the claims, marks, data and languages tables, the bar and gain plots (into `tables`),
-    README.md and report.html (into `results`); return the written paths. `refresh` is the command the
-    README shows for refreshing it by hand; `manifests` (the checkpoints' manifest rows) add the data the
-    trainings read to the data table."""
-    results, tables = Path(results), Path(tables)
-    grid = make_grid(results, rows, targets, seeds, variants)
-    status = grid_status(grid, scores)
-    transfer = transfer_table(scores, rows, targets)
-    std = transfer_std_table(scores, rows, targets)
-    delta = delta_table(transfer)
-    significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets)))
-    grid_marks = marks(scores, targets)
-    claims = claims_table(transfer, targets, variants, grid_marks)
-    languages = language_table(scores, rows, targets)
+def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd.DataFrame | None = None
+                 ) -> list[Path]:
+    """Write the claims, marks, data and languages tables, the bar and gain plots (into the grid's tables
+    folder), README.md and report.html (into its results folder); return the written paths. `status` is
+    the grid's cell states (`status.grid_status`); `manifests` (the checkpoints' manifest rows) add the data
+    the trainings read to the data table."""
+    layout, spec = grid.layout, grid.aggregate()
+    results, folder = layout.root, layout.tables
+    rows, targets, seeds = spec.rows, spec.targets, spec.seeds
+    grid_marks, transfer = tables.marks, tables.transfer
+    claims = claims_table(transfer, targets, spec.variants, grid_marks)
+    languages = language_table(tables.scores, rows, targets)
     gains = [c for c in languages.columns if c not in META_COLUMNS]
-    per_language = {t: per_language_table(scores, t, rows) for t in targets}
-    best = best_table(transfer)
-    mark_rows, data = grid_marks.table(), data_table(scores, manifests)
+    mark_rows, data = grid_marks.table(), data_table(tables.scores, manifests)
 
-    paths = _write_table(claims, _as_text(claims), tables / "claims")
-    paths += _write_table(mark_rows.set_index("target"), mark_rows.set_index("target"), tables / "marks")
-    paths += _write_table(data.set_index("data"), _as_text(data.set_index("data")), tables / "data")
-    paths += _write_table(languages, _as_text(languages, signed=gains), tables / "languages")
-    for target, table in per_language.items():
-        target_bars(table, target, tables / f"bars_{target}.png")
-        paths.append(tables / f"bars_{target}.png")
-    gain_plot(languages, tables / "gain_by_resource.png")
-    paths.append(tables / "gain_by_resource.png")
+    paths = _write_table(claims, _as_text(claims), folder / "claims")
+    paths += _write_table(mark_rows.set_index("target"), mark_rows.set_index("target"), folder / "marks")
+    paths += _write_table(data.set_index("data"), _as_text(data.set_index("data")), folder / "data")
+    paths += _write_table(languages, _as_text(languages, signed=gains), folder / "languages")
+    for target, table in tables.per_language.items():
+        target_bars(table, target, folder / f"bars_{target}.png")
+        paths.append(folder / f"bars_{target}.png")
+    gain_plot(languages, folder / "gain_by_resource.png")
+    paths.append(folder / "gain_by_resource.png")
 
     n = counts(status)
     page = _Page(
@@ -628,19 +619,35 @@ def write_report(scores: pd.DataFrame, results: Path, tables: Path, *, rows: Seq
         summary=summary_line(status, grid),
         status=status_matrix(status, grid),
         claims=_as_text(claims),
-        transfer=grid_marks.relabel(mean_std_frame(transfer, std)),
-        transfer_note=transfer_note(scores, targets),
-        delta=grid_marks.relabel(delta_frame(delta, significant)),
-        best=_as_text(grid_marks.relabel(best, axis="index"), signed=["delta"]),
-        per_language={t: _as_text(grid_marks.relabel_languages(t, df)) for t, df in per_language.items()},
+        transfer=grid_marks.relabel(mean_std_frame(transfer, tables.std)),
+        transfer_note=transfer_note(tables.scores, targets),
+        delta=grid_marks.relabel(delta_frame(tables.delta, tables.significant)),
+        best=_as_text(grid_marks.relabel(tables.best, axis="index"), signed=["delta"]),
+        per_language={t: _as_text(grid_marks.relabel_languages(t, df)) for t, df in tables.per_language.items()},
         languages=_as_text(languages, signed=gains),
-        notes={"transfer": grid_marks.notes(list(transfer.columns)), "best": marked("best", best, grid_marks)[1],
+        notes={"transfer": grid_marks.notes(list(transfer.columns)),
+               "best": marked("best", tables.best, grid_marks)[1],
                **{f"per_language/{t}": grid_marks.notes([t]) for t in targets}},
         marks=grid_marks.notes([*targets, *(c for c in transfer.columns if c not in targets)]),
         data=_as_text(data.set_index("data")),
         grid_line=(f"Rows: {' '.join(rows)}. Targets: {' '.join(targets)}. Seeds: {' '.join(map(str, seeds))}. "
                    f"{n['done']} of {len(status)} cells done. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."),
     )
-    write_text(render_readme(page, results, tables, targets, refresh), results / "README.md")
-    write_text(render_html(page, results, tables), results / "report.html")
-    return [*paths, results / "README.md", results / "report.html"]
+    refresh = shlex.join(spec.command)
+    write_text(render_readme(page, results, folder, targets, refresh), layout.readme)
+    write_text(render_html(page, results, folder), layout.report)
+    return [*paths, layout.readme, layout.report]
+
+
+def aggregate(grid: Grid) -> list[Path]:
+    """The aggregate job: every table, plot and the report from the cells that exist (damaged scores files
+    are left out and their cells shown as corrupt), and the checkpoints' collected manifest."""
+    layout = grid.layout
+    scores = scan_scores(layout.scores_dir)
+    tables = compute_tables(scores.frame, grid.rows, grid.targets)
+    paths = write_tables(tables, layout.tables)
+    manifests = None
+    if layout.checkpoints.is_dir():
+        manifests = collect_manifests(layout.checkpoints)
+        write_parquet(manifests, layout.manifest)
+    return paths + write_report(tables, grid, grid_status(grid, scores), manifests)

@@ -16,19 +16,21 @@ import json
 import math
 import numbers
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from xstilts.catalogue import NAME_PATTERN, TARGETS
+from xstilts.conditions import CLEAN
+from xstilts.layout import MANIFEST_FILE, SCORES_FILE
 
 HIDDEN_PREFIXES = (".", "_")
 
@@ -36,6 +38,7 @@ SCORE_SCHEMA = pa.schema(
     [
         ("language", pa.string()),
         ("split", pa.string()),
+        ("condition", pa.string()),  # the evaluation condition (`xstilts.conditions`): "clean" unless perturbed
         ("metric", pa.string()),
         ("value", pa.float64()),
         ("n_examples", pa.int64()),
@@ -47,9 +50,21 @@ SCORE_SCHEMA = pa.schema(
     ]
 )
 SCORE_COLUMNS: tuple[str, ...] = tuple(SCORE_SCHEMA.names)
-SCORE_ROW_KEYS = frozenset({"language", "split", "metric", "value", "n_examples"})
+SCORE_ROW_KEYS = frozenset({"language", "split", "metric", "value", "n_examples"})  # and "condition", optional
 PARTITION_SCHEMA = pa.schema([("intermediate", pa.string()), ("target", pa.string()), ("seed", pa.int64())])
 PARTITION_COLUMNS: tuple[str, ...] = tuple(PARTITION_SCHEMA.names)
+
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        ("language", pa.string()),
+        ("split", pa.string()),
+        ("condition", pa.string()),
+        ("id", pa.string()),  # the example's id, else its row in the prepared table
+        ("prediction", pa.string()),  # a label name, an answer text; JSON for lists (tags, gold answers)
+        ("gold", pa.string()),
+        ("score", pa.float64()),  # the example's score on the target's headline scale; null: corpus-level metric
+    ]
+)
 
 MANIFEST_SCHEMA = pa.schema(
     [
@@ -142,31 +157,15 @@ def write_text(text: str, path: Path) -> None:
 # Scores
 
 
-def _check_name(kind: str, name: str) -> None:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ValueError(f"{kind} {name!r} does not match {NAME_PATTERN.pattern}")
-
-
-def scores_path(results: Path, intermediate: str, target: str, seed: int) -> Path:
-    """`results/scores/intermediate=I/target=T/seed=S/scores.parquet`, with the names checked."""
-    _check_name("intermediate", intermediate)
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    cell = Path(results) / "scores" / f"intermediate={intermediate}" / f"target={target}" / f"seed={seed}"
-    return cell / "scores.parquet"
-
-
 def _score_row_error(row: Any) -> str | None:
     if not isinstance(row, dict):
         return "not a dict"
-    if set(row) != SCORE_ROW_KEYS:
-        missing, extra = SCORE_ROW_KEYS - set(row), set(row) - SCORE_ROW_KEYS
+    if set(row) - {"condition"} != SCORE_ROW_KEYS:
+        missing, extra = SCORE_ROW_KEYS - set(row), set(row) - SCORE_ROW_KEYS - {"condition"}
         return f"missing keys {sorted(missing)}, unexpected keys {sorted(extra)}" + (
             " (intermediate/target/seed live in the folder names only)" if extra & set(PARTITION_COLUMNS) else ""
         )
-    for key in ("language", "split", "metric"):
+    for key in ("language", "split", "metric", *(("condition",) if "condition" in row else ())):
         if not isinstance(row[key], str) or not row[key]:
             return f"{key} must be a non-empty string"
     value = row["value"]
@@ -182,9 +181,10 @@ def write_scores(rows: list[dict], path: Path, *, model: str, steps: int, wall_s
                  run_facts: Mapping[str, Any]) -> None:
     """Validate one cell's score rows and write them atomically as `scores.parquet`.
 
-    Each row holds exactly language, split, metric, value (finite, 0-100 scale; NaN is refused)
-    and n_examples; the run facts (model, steps, wall seconds, device and the JSON `run_facts`) are the
-    same for every row. (language, split, metric) is unique.
+    Each row holds exactly language, split, metric, value (finite, 0-100 scale; NaN is refused),
+    n_examples and optionally condition ("clean" when absent); the run facts (model, steps, wall seconds,
+    device and the JSON `run_facts`) are the same for every row. (language, split, condition, metric) is
+    unique.
     """
     if not rows:
         raise ValueError(f"{path}: no score rows")
@@ -192,14 +192,15 @@ def write_scores(rows: list[dict], path: Path, *, model: str, steps: int, wall_s
     for i, row in enumerate(rows):
         if error := _score_row_error(row):
             raise ValueError(f"{path}: score row {i} ({row!r}): {error}")
-        key = (row["language"], row["split"], row["metric"])
+        key = (row["language"], row["split"], row.get("condition", CLEAN), row["metric"])
         if key in seen:
-            raise ValueError(f"{path}: duplicate score row for language/split/metric {key}")
+            raise ValueError(f"{path}: duplicate score row for language/split/condition/metric {key}")
         seen.add(key)
     df = pd.DataFrame(
         {
             "language": [r["language"] for r in rows],
             "split": [r["split"] for r in rows],
+            "condition": [r.get("condition", CLEAN) for r in rows],
             "metric": [r["metric"] for r in rows],
             "value": [float(r["value"]) for r in rows],
             "n_examples": [int(r["n_examples"]) for r in rows],
@@ -213,30 +214,83 @@ def write_scores(rows: list[dict], path: Path, *, model: str, steps: int, wall_s
     _write_table(pa.Table.from_pandas(df, schema=SCORE_SCHEMA, preserve_index=False), path)
 
 
-def read_scores(scores_dir: Path) -> pd.DataFrame:
-    """Read the whole hive tree below `scores_dir` (hidden/temporary names are skipped).
+def write_predictions(rows: list[dict], path: Path) -> None:
+    """One cell's per-example predictions (`PREDICTIONS_SCHEMA` keys), written atomically."""
+    table = pa.Table.from_pylist([{c: row.get(c) for c in PREDICTIONS_SCHEMA.names} for row in rows],
+                                 schema=PREDICTIONS_SCHEMA)
+    _write_table(table, path)
+
+
+@dataclass(frozen=True)
+class ScoresRead:
+    """Every readable scores file of a tree, as one frame, and the files that are not (path -> why)."""
+
+    frame: pd.DataFrame
+    corrupt: dict[Path, str]
+
+
+_CELL_FOLDER = re.compile(r"^intermediate=(?P<intermediate>[^/]+)/target=(?P<target>[^/]+)/seed=(?P<seed>\d+)$")
+
+
+def _cell_table(path: Path, root: Path) -> pa.Table:
+    """One scores file with its cell's partition columns, in the unified schema; ValueError says why not."""
+    cell = _CELL_FOLDER.match(path.parent.relative_to(root).as_posix())
+    if cell is None:
+        raise ValueError("not in an intermediate=I/target=T/seed=S folder")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(f"unreadable: {str(err).splitlines()[0]}") from None
+    missing = [c for c in SCORE_COLUMNS if c != "condition" and c not in table.column_names]
+    if missing:
+        raise ValueError(f"not a scores file: no column {', '.join(missing)}")
+    if "condition" not in table.column_names:  # written before evaluation conditions
+        table = table.append_column("condition", pa.array([CLEAN] * len(table), pa.string()))
+    try:
+        table = table.select(list(SCORE_COLUMNS)).cast(SCORE_SCHEMA)
+    except (pa.ArrowException, ValueError) as err:
+        raise ValueError(f"not a scores file: {str(err).splitlines()[0]}") from None
+    keys = [pa.array([cell[k]] * len(table), PARTITION_SCHEMA.field(k).type) for k in PARTITION_COLUMNS[:2]]
+    seed = pa.array([int(cell["seed"])] * len(table), pa.int64())
+    schema = pa.unify_schemas([PARTITION_SCHEMA, SCORE_SCHEMA])
+    return pa.Table.from_arrays([*keys, seed, *table.columns], schema=schema)
+
+
+def scan_scores(scores_dir: Path) -> ScoresRead:
+    """Read the whole hive tree below `scores_dir` (hidden and temporary names skipped), each file checked:
+    a truncated or foreign file is left out and named in `corrupt`, never an exception.
 
     Columns: intermediate (str), target (str), seed (int64), then SCORE_COLUMNS; sorted by cell,
-    language, split, metric. An empty frame with these columns when there is no scores file.
+    language, split, condition, metric. An empty frame with these columns when there is no scores file.
     """
+    root = Path(scores_dir)
     schema = pa.unify_schemas([PARTITION_SCHEMA, SCORE_SCHEMA])
-    files = [
-        p
-        for p in Path(scores_dir).rglob("*.parquet")
-        if not any(part.startswith(HIDDEN_PREFIXES) for part in p.relative_to(scores_dir).parts)
-    ]
-    if not files:
-        return schema.empty_table().to_pandas()
-    dataset = ds.dataset(
-        Path(scores_dir),
-        format="parquet",
-        schema=schema,
-        partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
-        ignore_prefixes=list(HIDDEN_PREFIXES),
-    )
-    df = dataset.to_table(columns=list(schema.names)).to_pandas()
-    keys = [*PARTITION_COLUMNS, "language", "split", "metric"]
-    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+    files = sorted(p for p in root.rglob(SCORES_FILE)
+                   if not any(part.startswith(HIDDEN_PREFIXES) for part in p.relative_to(root).parts))
+    tables, corrupt = [], {}
+    for path in files:
+        try:
+            tables.append(_cell_table(path, root))
+        except ValueError as err:
+            corrupt[path] = str(err)
+    df = (pa.concat_tables(tables) if tables else schema.empty_table()).to_pandas()
+    keys = [*PARTITION_COLUMNS, "language", "split", "condition", "metric"]
+    return ScoresRead(df.sort_values(keys, kind="stable").reset_index(drop=True), corrupt)
+
+
+def read_scores(scores_dir: Path) -> pd.DataFrame:
+    """The readable scores of a tree (`scan_scores`), the damaged files left out."""
+    return scan_scores(scores_dir).frame
+
+
+def write_config(config: Mapping[str, Any], path: Path) -> None:
+    """A run's resolved config as YAML, for its jobs to read; written only when it changed, so that
+    planning the same grid again touches nothing."""
+    import yaml
+
+    text = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=False, allow_unicode=True)
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        write_text(text, path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,17 +344,31 @@ def write_manifest(rows: list[dict], path: Path) -> None:
     _write_table(table, path)
 
 
-def collect_manifests(checkpoints_dir: Path) -> pd.DataFrame:
-    """Concatenate the checkpoints' own `manifest.parquet` files below `checkpoints_dir`, sorted by path.
+def read_manifest(path: Path) -> pa.Table:
+    """One checkpoint's manifest; ValueError says why it cannot be read (truncated, foreign)."""
+    try:
+        return pq.read_table(path, schema=MANIFEST_SCHEMA)
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(f"{path}: unreadable manifest: {str(err).splitlines()[0]}") from None
 
-    Hidden paths are skipped, and so is `checkpoints_dir/manifest.parquet` itself (the collected one).
+
+def collect_manifests(checkpoints_dir: Path) -> pd.DataFrame:
+    """Concatenate the checkpoints' own manifests below `checkpoints_dir`, sorted by path.
+
+    Hidden paths are skipped, and so is `checkpoints_dir/manifest.parquet` itself (the collected one), and
+    so is a damaged one (`xstilts status` names it: the checkpoint is `corrupt`).
     """
     root = Path(checkpoints_dir)
     files = sorted(
         p
-        for p in root.rglob("manifest.parquet")
+        for p in root.rglob(MANIFEST_FILE)
         if p.parent != root and not any(part.startswith(HIDDEN_PREFIXES) for part in p.relative_to(root).parts)
     )
-    tables = [pq.read_table(f, schema=MANIFEST_SCHEMA) for f in files]
+    tables = []
+    for file in files:
+        try:
+            tables.append(read_manifest(file))
+        except ValueError:
+            continue
     table = pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table()
     return table.to_pandas().sort_values("path", kind="stable").reset_index(drop=True)

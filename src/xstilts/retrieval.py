@@ -1,8 +1,8 @@
 """XTREME's retrieval evaluation (BUCC 2018, Tatoeba) without training: pooled hidden states + cosine.
 
-Sentence vector (`Settings`, per target): by default the mean of one layer's hidden states over all
-non-padding tokens, special tokens included (XTREME's `mean_pool_embedding` with the attention mask), or
-the first token's (`cls`, XTREME's `cls_pool_embedding`). XTREME's Tatoeba script pools
+Sentence vector (`settings.RetrievalSettings`, per target): by default the mean of one layer's hidden states
+over all non-padding tokens, special tokens included (XTREME's `mean_pool_embedding` with the attention mask),
+or the first token's (`cls`, XTREME's `cls_pool_embedding`). XTREME's Tatoeba script pools
 `hidden_states[14]` of XLM-R Large (`--specific_layer 13` over the 24 layer outputs); other depths scale
 that layer (`retrieval_layer`).
 
@@ -12,49 +12,19 @@ Equal similarities (duplicated sentences) rank by lowest index, as faiss returns
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple, get_args
 
 import numpy as np
 import torch
+
+from xstilts.settings import Pooling
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 # Similarity entries computed at once (64 MiB of float32) when searching neighbours block by block.
 _BLOCK_ELEMENTS = 1 << 24
-
-Pooling = Literal["mean", "cls"]
-Duplicates = Literal["xtreme", "jiant"]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How one retrieval target is evaluated (config `retrieval`: `defaults`, then the target's keys)."""
-
-    pooling: Pooling = "mean"  # mean over the non-padding tokens, or the first token (<s>)
-    layer: int | None = None  # the `hidden_states` index; None: `retrieval_layer` of the model's depth
-    max_length: int = 512
-    batch_size: int = 64
-    k: int = 4  # BUCC: the neighbourhood of the ratio margin
-    duplicates: Duplicates = "xtreme"  # BUCC: how repeated sentence texts count (`data.bitext_sides`)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> Settings:
-        """Settings from a config or CLI mapping; a clear error for an unknown key or value."""
-        known = [f.name for f in fields(cls)]
-        if not isinstance(values, Mapping):
-            raise ValueError(f"retrieval settings are an object of {', '.join(known)}, not {values!r}")
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"unknown retrieval setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        settings = cls(**values)
-        for name, allowed in (("pooling", get_args(Pooling)), ("duplicates", get_args(Duplicates))):
-            if getattr(settings, name) not in allowed:
-                raise ValueError(f"retrieval setting {name}={getattr(settings, name)!r}; allowed: "
-                                 f"{', '.join(allowed)}")
-        return settings
 
 
 def retrieval_layer(num_hidden_layers: int, reference_layer: int = 14, reference_depth: int = 24) -> int:

@@ -1,15 +1,17 @@
 """Where the grid stands: the state of every cell and the device hours spent, read from `results/`.
 
-A cell (row, target, seed) needs up to three jobs: the row's phase-(ii) training (none for the
-baseline), the phase-(iii) training on the target's English training set (none for retrieval) and
-its evaluation. A job is
-- done: its output exists (checkpoint folder, `scores.parquet`);
+A cell (row, target, seed) needs up to three jobs (`Grid.cell_jobs`: their specs give every path): the
+row's phase-(ii) training (none for the baseline), the phase-(iii) training on the target's English
+training set (none for retrieval) and its evaluation. A job is
+- done: its output exists (checkpoint folder, `scores.parquet`) and reads as one;
+- corrupt: its output exists but cannot be read as one (a truncated or foreign `scores.parquet`, a
+  checkpoint whose manifest is unreadable): `xstilts rerun` redoes it;
 - failed: its log shows an error (ERROR_MARKERS) and its output does not exist;
 - running: started (its log or its resumable state under `results/state/` exists), no error, no
   output yet. A job killed without a trace (e.g. SIGKILL) reads as running until its next attempt;
 - missing: none of these.
-A cell is done when its scores exist; otherwise failed if one of its jobs failed, running if one
-runs, else missing.
+A cell is done when its scores are; otherwise corrupt, failed or running if one of its jobs is (in that
+order), else missing.
 
 Hours: wall-clock hours x 1 (each job uses one device), i.e. GPU-hours when the cell was evaluated on
 a GPU (the `device` of its scores), CPU hours when on the CPU. A cell's hours are its evaluation's
@@ -23,72 +25,62 @@ summary line (`"seconds"`) that `xstilts train` prints at the end of its job log
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
-import yaml
 
-from xstilts.catalogue import BASELINE_ROW, TARGETS
-from xstilts.grid import Grid, check_config
-from xstilts.results_io import read_scores
+from xstilts.catalogue import TARGETS
+from xstilts.grid import Grid
+from xstilts.layout import MANIFEST_FILE, TRAINING_LOG_FILE
+from xstilts.results_io import ScoresRead, read_manifest, scan_scores
+from xstilts.specs import EvaluateSpec, InitUntrainedSpec, Spec, TrainSpec
 
-State = Literal["done", "running", "failed", "missing"]
-STATES: tuple[State, ...] = ("done", "running", "failed", "missing")
+State = Literal["done", "running", "failed", "corrupt", "missing"]
+STATES: tuple[State, ...] = ("done", "running", "failed", "corrupt", "missing")
 ERROR_MARKERS = ("Traceback (most recent call last)", "xstilts: error:", "slurmstepd: error", "Killed")
 PHASE_II = "(ii)"
 CPU = "cpu"
-
-
-def load_config(paths: Iterable[Path]) -> dict[str, Any]:
-    """The config files merged in order, nested mappings key by key (as Snakemake's `--configfile`)."""
-
-    def merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(base)
-        for key, value in update.items():
-            both = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
-            out[key] = merge(out[key], value) if both else value
-        return out
-
-    config: dict[str, Any] = {}
-    for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
-    return config
-
-
-def make_grid(results: Path, rows: Sequence[str], targets: Sequence[str], seeds: Sequence[int],
-              variants: Mapping[str, Mapping[str, Any]] | None = None) -> Grid:
-    """A `Grid` for reading results only (rows, targets and seeds checked against the catalogue;
-    `variants` as in the config, needed when `rows` name some)."""
-    config = {"results": str(results), "rows": list(rows), "targets": list(targets),
-              "seeds": [int(s) for s in seeds], "model": "", "variants": dict(variants or {})}
-    check_config(config)
-    return Grid(config)
 
 
 # --------------------------------------------------------------------------------------------------
 # Jobs
 
 
-@dataclass(frozen=True)
-class Job:
-    """One job of the DAG as seen from `results/`: its output, log and resumable state."""
+def damage(spec: Spec, scores: ScoresRead) -> str | None:
+    """Why a job's existing output cannot be read as one (None: it can, or it does not exist)."""
+    if isinstance(spec, EvaluateSpec):
+        return scores.corrupt.get(spec.out)
+    manifest = output(spec) / MANIFEST_FILE
+    if manifest.is_file():
+        try:
+            read_manifest(manifest)
+        except ValueError as err:
+            return str(err)
+    return None
 
-    kind: Literal["intermediate", "target", "evaluate"]
-    output: Path
-    log: Path
-    state_dir: Path | None
 
-    def state(self) -> State:
-        if self.output.exists():
-            return "done"
-        if self.log.is_file() and log_error(self.log) is not None:
-            return "failed"
-        if self.log.is_file() or (self.state_dir is not None and self.state_dir.exists()):
-            return "running"
-        return "missing"
+def output(spec: Spec) -> Path:
+    """A job's output: the checkpoint folder or the scores file whose existence says it is done."""
+    return next(iter(spec.outputs.values()))
+
+
+def phase_ii(spec: Spec) -> bool:
+    """A row's phase-(ii) job (a training, or the untrained control's random encoder)."""
+    return isinstance(spec, InitUntrainedSpec) or (isinstance(spec, TrainSpec) and spec.phase == "intermediate")
+
+
+def job_state(spec: Spec, scores: ScoresRead) -> State:
+    if output(spec).exists():
+        return "corrupt" if damage(spec, scores) else "done"
+    if spec.log.is_file() and log_error(spec.log) is not None:
+        return "failed"
+    state = getattr(spec, "state", None)
+    if spec.log.is_file() or (state is not None and state.exists()):
+        return "running"
+    return "missing"
 
 
 def log_error(log: Path) -> str | None:
@@ -115,73 +107,68 @@ def log_seconds(log: Path) -> float | None:
     return None
 
 
-def training_seconds(job: Job) -> float | None:
+def training_seconds(spec: TrainSpec) -> float | None:
     """Wall seconds of a finished training over all its attempts, else its log's summary, else None."""
-    log = job.output / "training_log.parquet"
-    if log.is_file():
-        walls = pd.read_parquet(log, columns=None)
-        if "wall_s" in walls and len(walls):
-            return float(walls["wall_s"].max())
-    return log_seconds(job.log)
+    log = spec.out / TRAINING_LOG_FILE
+    try:
+        walls = pd.read_parquet(log) if log.is_file() else None
+    except (OSError, ValueError):  # a damaged log: the summary line still says it
+        walls = None
+    if walls is not None and "wall_s" in walls and len(walls):
+        return float(walls["wall_s"].max())
+    return log_seconds(spec.log)
 
 
-# Log paths: the `log:` directives of workflow/rules/intermediate.smk and target.smk.
-def intermediate_job(grid: Grid, row: str, seed: int) -> Job:
-    return Job("intermediate", Path(grid.encoder(row, seed)),
-               grid.results / "logs" / "intermediate" / row / f"seed={seed}.log",
-               Path(grid.state("intermediate", row, f"seed={seed}")))
+def rerun_command(grid: Grid, row: str, target: str, seed: int, *, profiles: Sequence[str],
+                  configfiles: Sequence[Path] = (), intermediate: bool = False, extra: Sequence[str] = ()) -> list[str]:
+    """The Snakemake command that redoes one cell (its phase-(iii) training, its evaluation; with
+    `intermediate` the row's phase (ii) too) and the tables, and nothing else."""
+    forced = [str(output(j)) for j in grid.cell_jobs(row, target, seed) if intermediate or not phase_ii(j)]
+    # Snakemake's own arguments last: a trailing `--configfile A B` would swallow the targets.
+    options = [x for profile in profiles for x in ("--profile", profile)]
+    files = ["--configfile", *map(str, configfiles)] if configfiles else []
+    return [sys.executable, "-m", "snakemake", *options, *forced, str(grid.aggregate().outputs["transfer"]),
+            "--forcerun", *forced, *extra, *files]
 
 
-def target_job(grid: Grid, row: str, trainset: str, seed: int) -> Job:
-    return Job("target", Path(grid.target_checkpoint(row, trainset, seed)),
-               grid.results / "logs" / "target" / row / trainset / f"seed={seed}.log",
-               Path(grid.state("target", row, trainset, f"seed={seed}")))
-
-
-def evaluate_job(grid: Grid, row: str, target: str, seed: int) -> Job:
-    return Job("evaluate", Path(grid.scores(row, target, seed)),
-               grid.results / "logs" / "evaluate" / row / target / f"seed={seed}.log", None)
-
-
-def cell_jobs(grid: Grid, row: str, target: str, seed: int) -> list[Job]:
-    """The jobs a cell needs, upstream first (every row but the baseline has a phase-(ii) checkpoint;
-    the untrained control's is written by `init_untrained`)."""
-    jobs = [] if row == BASELINE_ROW else [intermediate_job(grid, row, seed)]
-    trainset = TARGETS[target].trainset
-    if trainset is not None:
-        jobs.append(target_job(grid, row, trainset, seed))
-    return [*jobs, evaluate_job(grid, row, target, seed)]
+def redo(row: str, target: str, seed: int) -> str:
+    """What a person types to redo a cell (named beside corrupt cells)."""
+    return f"xstilts rerun {row} {target} --seed {seed}"
 
 
 # --------------------------------------------------------------------------------------------------
 # The grid
 
 
-def grid_status(grid: Grid, scores: pd.DataFrame | None = None) -> pd.DataFrame:
+def grid_status(grid: Grid, scores: ScoresRead | None = None) -> pd.DataFrame:
     """One row per cell: intermediate, target, seed, state, hours (NaN unless done), device, detail.
 
-    `detail` names the failed job's log and its last line, or the running job's log. `scores`
-    (as `read_scores` returns) is read from the results tree when not given.
+    `detail` names the failed job's log and its last line, the running job's log, or the corrupt file and
+    the command that redoes it. `scores` (as `scan_scores` returns) is read from the results tree when not
+    given.
     """
     if scores is None:
-        scores = read_scores(grid.results / "scores")
-    facts = scores.groupby(["intermediate", "target", "seed"])[["wall_seconds", "device"]].first()
-    sharing = {d: sum(TARGETS[t].trainset == d for t in grid.targets) for d in grid.trainsets}
+        scores = scan_scores(grid.layout.scores_dir)
+    facts = scores.frame.groupby(["intermediate", "target", "seed"])[["wall_seconds", "device"]].first()
     records = []
     for row, target, seed in grid.cells():
-        jobs = cell_jobs(grid, row, target, seed)
-        states = [job.state() for job in jobs]
+        jobs = grid.cell_jobs(row, target, seed)
+        states = [job_state(job, scores) for job in jobs]
         state: State = "done" if states[-1] == "done" else next(
-            (s for s in ("failed", "running") if s in states), "missing")
+            (s for s in ("corrupt", "failed", "running") if s in states), "missing")
         hours, device, detail = float("nan"), "", ""
         if state == "done" and (row, target, seed) in facts.index:
             wall, device = facts.loc[(row, target, seed)]
             trainset = TARGETS[target].trainset
-            train = training_seconds(target_job(grid, row, trainset, seed)) if trainset else 0.0
-            hours = (float(wall) + (train or 0.0) / sharing.get(trainset, 1)) / 3600
+            train = training_seconds(grid.train_target(row, trainset, seed)) if trainset else 0.0
+            hours = (float(wall) + (train or 0.0) / grid.shared.get(trainset, 1)) / 3600
+        elif state == "corrupt":
+            job = jobs[states.index(state)]
+            again = redo(row, target, seed) + (" --intermediate" if phase_ii(job) else "")
+            detail = f"{damage(job, scores)}; redo: {again}"
         elif state in ("failed", "running"):
             job = jobs[states.index(state)]
-            detail = f"{job.kind}: {job.log}" + (f": {log_error(job.log)}" if state == "failed" else "")
+            detail = f"{' '.join(job.key)}: {job.log}" + (f": {log_error(job.log)}" if state == "failed" else "")
         records.append({"intermediate": row, "target": target, "seed": seed, "state": state,
                         "hours": hours, "device": str(device), "detail": detail})
     columns = ["intermediate", "target", "seed", "state", "hours", "device", "detail"]
@@ -190,11 +177,11 @@ def grid_status(grid: Grid, scores: pd.DataFrame | None = None) -> pd.DataFrame:
 
 def phase_ii_hours(grid: Grid) -> pd.Series:
     """Hours of each finished phase-(ii) training, indexed by (row, seed); NaN where unknown."""
-    index = pd.MultiIndex.from_tuples(grid.intermediate_jobs(), names=["intermediate", "seed"])
+    jobs = grid.intermediate_jobs()
+    index = pd.MultiIndex.from_tuples([(j.row, j.seed) for j in jobs], names=["intermediate", "seed"])
     values = []
-    for row, seed in grid.intermediate_jobs():
-        job = intermediate_job(grid, row, seed)
-        seconds = training_seconds(job) if job.state() == "done" else None
+    for job in jobs:
+        seconds = training_seconds(job) if job.out.exists() else None
         values.append(float("nan") if seconds is None else seconds / 3600)
     return pd.Series(values, index=index, dtype="float64")
 
@@ -258,12 +245,13 @@ def summary_line(status: pd.DataFrame, grid: Grid) -> str:
 
 
 def render_status(status: pd.DataFrame, grid: Grid) -> str:
-    """The text `xstilts status` prints: summary, matrix, and the failed cells' logs."""
+    """The text `xstilts status` prints: summary, matrix, and the failed and corrupt cells' details."""
     lines = [summary_line(status, grid), "", status_matrix(status, grid).to_string(), ""]
     lines.append(f"{PHASE_II} = phase-(ii) training of the row (shared by its cells); "
                  "a cell's hours = its evaluation + its share of the phase-(iii) training.")
-    failed = status[status["state"] == "failed"]
-    if len(failed):
-        lines += ["", "failed:"] + [f"  {r.intermediate} / {r.target} / seed {r.seed}: {r.detail}"
-                                    for r in failed.itertuples(index=False)]
+    for state in ("failed", "corrupt"):
+        cells = status[status["state"] == state]
+        if len(cells):
+            lines += ["", f"{state}:"] + [f"  {r.intermediate} / {r.target} / seed {r.seed}: {r.detail}"
+                                          for r in cells.itertuples(index=False)]
     return "\n".join(lines) + "\n"

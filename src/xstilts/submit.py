@@ -1,11 +1,12 @@
 """Cells of the grid as SLURM job arrays through submitit, for work from Python or a notebook.
 
-    from xstilts.submit import load_config, submit
-    for step, job in submit([("mnli", "xnli", 1)], config=load_config([Path("config.yaml")])):
-        print(step, job.job_id)   # job.result() waits for it
+    from xstilts.config import load_config
+    from xstilts.submit import submit
+    for spec, job in submit([("mnli", "xnli", 1)], config=load_config([Path("config.yaml")])):
+        print(spec.key, job.job_id)   # job.result() waits for it
 
-The jobs are the workflow's own (a phase-(ii) training, a phase-(iii) training, an evaluation), run by
-the functions its rules call (`xstilts.jobs`) into the same `results/` layout, so the grid's tables
+The jobs are the workflow's own (a phase-(ii) training, a phase-(iii) training, an evaluation): the grid's
+job specs, run by the functions its rules run (`xstilts.jobs.run`) into the same `results/` layout, so the grid's tables
 include them. They are sized like Snakemake's jobs: config `resources` per phase and task, partition,
 account and GPU model from the cluster profile's `default-resources`, the signal's lead from the
 workflow profile's `set-resources` (profiles/default). A cell's jobs form three
@@ -22,37 +23,27 @@ import ast
 import re
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import submitit
 import yaml
-from snakemake.utils import validate
 
-from xstilts.catalogue import TARGETS, UNTRAINED_ROW
-from xstilts.grid import Grid, check_config
-from xstilts.status import load_config as merge_configs
+from xstilts.grid import Cell, Grid
+from xstilts.settings import JobSize
+from xstilts.specs import EvaluateSpec, InitUntrainedSpec, TrainSpec
+from xstilts.status import output
 
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
 STAGES = ("train_intermediate", "train_target", "evaluate")
 SIGNAL_LEAD_S = 300  # seconds before the time limit, unless the profile's slurm_extra says otherwise
 WORKFLOW_PROFILE = Path("profiles/default")  # the workflow's own settings, which Snakemake adds to every run
 
-Cell = tuple[str, str, int]
 
 
 class SubmitError(ValueError):
     """Cells that cannot be submitted (not in the configured grid, or their data not prepared)."""
-
-
-def load_config(configfiles: Sequence[Path], schema: Path = SCHEMA) -> dict[str, Any]:
-    """The config as Snakemake builds it from `--configfile` files: merged in order, then checked."""
-    config = merge_configs(configfiles)
-    validate(config, str(schema))
-    check_config(config)
-    return config
 
 
 def profile_file(profile: Path | str) -> Path:
@@ -67,13 +58,20 @@ def profile_file(profile: Path | str) -> Path:
     return found[1].resolve()
 
 
-def profile_resources(profiles: Sequence[Path], rule: str) -> dict[str, Any]:
-    """The resources that Snakemake gives a job of `rule` from these profiles, a later one replacing an
-    earlier one's keys (as the workflow profile does the --profile's): `default-resources`
-    (slurm_partition, slurm_account, gpu_model, ...), then the rule's `set-resources` (slurm_extra)."""
+def profile_settings(profiles: Sequence[Path | str]) -> dict[str, Any]:
+    """The settings of these profiles, a later one replacing an earlier one's keys (as the workflow profile
+    does the --profile's)."""
     settings: dict[str, Any] = {}
     for profile in profiles:
         settings.update(yaml.safe_load(profile_file(profile).read_text()) or {})
+    return settings
+
+
+def profile_resources(profiles: Sequence[Path | str], rule: str) -> dict[str, Any]:
+    """The resources that Snakemake gives a job of `rule` from these profiles (`profile_settings`):
+    `default-resources` (slurm_partition, slurm_account, gpu_model, ...), then the rule's `set-resources`
+    (slurm_extra)."""
+    settings = profile_settings(profiles)
     return {**_resources(settings.get("default-resources")),
             **_resources((settings.get("set-resources") or {}).get(rule))}
 
@@ -90,78 +88,24 @@ def _resources(entries: Sequence[str] | Mapping[str, Any] | None) -> dict[str, A
     return out
 
 
-@dataclass(frozen=True, order=True)
-class Step:
-    """One job: `rule` is the Snakemake rule that does the same; `task` is what it is sized by (the row
-    for phase ii, the English training set for phase iii, the target for an evaluation)."""
-
-    rule: str
-    row: str
-    task: str
-    seed: int
-
-    def output(self, grid: Grid) -> Path:
-        if self.rule == "train_intermediate":
-            return Path(grid.encoder(self.row, self.seed))
-        if self.rule == "train_target":
-            return Path(grid.target_checkpoint(self.row, self.task, self.seed))
-        return Path(grid.scores(self.row, self.task, self.seed))
-
-
-def plan(grid: Grid, cells: Sequence[Cell]) -> list[list[Step]]:
+def plan(grid: Grid, cells: Sequence[Cell]) -> list[list[TrainSpec | EvaluateSpec]]:
     """The jobs that the cells still need, one list per stage (phase ii, phase iii, evaluation)."""
-    stages: list[set[Step]] = [set(), set(), set()]
+    stages: list[dict[tuple[str, ...], TrainSpec | EvaluateSpec]] = [{}, {}, {}]
     for row, target, seed in cells:
-        if grid.row_tasks(row):
-            stages[0].add(Step("train_intermediate", row, row, seed))
-        if TARGETS[target].trainset:
-            stages[1].add(Step("train_target", row, TARGETS[target].trainset, seed))
-        stages[2].add(Step("evaluate", row, target, seed))
-    return [sorted(s for s in stage if not s.output(grid).exists()) for stage in stages]
+        for spec in grid.cell_jobs(row, target, seed):
+            if isinstance(spec, TrainSpec | EvaluateSpec):
+                stage = 2 if isinstance(spec, EvaluateSpec) else 0 if spec.phase == "intermediate" else 1
+                stages[stage][spec.key] = spec
+    return [[spec for _, spec in sorted(stage.items()) if not output(spec).exists()] for stage in stages]
 
 
 def prepared_inputs(grid: Grid, cells: Sequence[Cell]) -> list[str]:
     """What the login node prepares for these cells (local rules): base model, data caches, the
-    untrained control's encoder."""
-    needed = {grid.base_model()}
-    for row, target, seed in cells:
-        needed |= {grid.dataset_meta(d) for d in grid.row_tasks(row)}
-        if row == UNTRAINED_ROW:
-            needed.add(grid.encoder(row, seed))
-        if TARGETS[target].trainset:
-            needed.add(grid.dataset_meta(TARGETS[target].trainset))
-        needed.add(grid.target_meta(target))
-    return sorted(needed)
-
-
-def run_step(grid: Grid, step: Step) -> Path:
-    """One job with the arguments its Snakemake rule passes to the CLI (workflow/rules)."""
-    from xstilts.jobs import MLMMix, evaluate_cell, train_phase
-    from xstilts.training import Sampling
-
-    config, out = grid.config, step.output(grid)
-    if step.rule == "evaluate":
-        trainset = TARGETS[step.task].trainset
-        evaluate_cell(target=step.task, model_dir=Path(grid.cell_model(step.row, step.task, step.seed)),
-                      data_dir=grid.results / "data" / "eval", out=out,
-                      hparams=grid.hparams(trainset) if trainset else {},
-                      retrieval_settings=grid.retrieval(step.task), seed=step.seed,
-                      deterministic=bool(config.get("deterministic")))
-        return out
-    seed = f"seed={step.seed}"
-    mlm = None
-    if step.rule == "train_intermediate":
-        phase, tasks, init = "intermediate", grid.row_tasks(step.row), grid.base_model()
-        state = grid.state(phase, step.row, seed)
-        mlm = grid.row_mlm(step.row)
-    else:
-        phase, tasks, init = "target", [step.task], grid.encoder(step.row, step.seed)
-        state = grid.state(phase, step.row, step.task, seed)
-    train_phase(phase=phase, tasks=tasks, init=Path(init), data_dir=grid.results / "data" / "train", out=out,
-                state_dir=Path(state), hparams={t: grid.hparams(t) for t in tasks}, seed=step.seed,
-                sampling=Sampling(**config.get("multitask", {})), mlm=MLMMix(**mlm) if mlm else None,
-                save_every=config["training"].get("save_every", 0), deterministic=bool(config.get("deterministic")))
-    return out
+    untrained control's encoder: every input of their jobs that no job of theirs makes."""
+    jobs = [spec for row, target, seed in cells for spec in grid.cell_jobs(row, target, seed)
+            if not isinstance(spec, InitUntrainedSpec)]
+    made = {output(spec) for spec in jobs}
+    return sorted({str(path) for spec in jobs for path in spec.inputs.values() if path not in made})
 
 
 class GridJob(submitit.helpers.Checkpointable):
@@ -170,39 +114,37 @@ class GridJob(submitit.helpers.Checkpointable):
     the trainer takes USR1 and TERM over, saves its state at the next step and raises `Preempted`, and
     then submitit's handler requeues."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
-
-    def __call__(self, step: Step) -> str:
+    def __call__(self, spec: TrainSpec | EvaluateSpec) -> str:
         from xstilts.errors import Preempted
+        from xstilts.jobs import run
 
         requeue = signal.getsignal(signal.SIGUSR1)  # submitit's checkpoint-and-requeue handler
         try:
-            return str(run_step(Grid(self.config), step))
+            run(spec)
+            return str(output(spec))
         except Preempted:
             if callable(requeue):
                 requeue(signal.SIGUSR1, None)  # requeues and exits
             raise
 
 
-def sbatch_parameters(size: Mapping[str, int], profile: Mapping[str, Any]) -> dict[str, Any]:
+def sbatch_parameters(size: JobSize, profile: Mapping[str, Any]) -> dict[str, Any]:
     """submitit's SlurmExecutor parameters for a job of this size: the sbatch options that the
     Snakemake SLURM plugin passes for the same job (--gpus or --gres, --cpus-per-gpu, --mem, -t, -p,
     -A), the requeue flag and the signal before the time limit."""
     lead = re.search(r"--signal=(?:\w+:)?\w+@(\d+)", str(profile.get("slurm_extra", "")))
     delay = int(lead.group(1)) if lead else SIGNAL_LEAD_S
-    gpus = size["gpu"]
-    extra: dict[str, Any] = {"cpus_per_gpu": size["cpus_per_gpu"], "signal": f"USR1@{delay}", "requeue": True,
+    gpus = size.gpu
+    extra: dict[str, Any] = {"cpus_per_gpu": size.cpus_per_gpu, "signal": f"USR1@{delay}", "requeue": True,
                              "kill_on_invalid_dep": "yes"}
     if gpus:
         extra["gpus"] = f"{profile['gpu_model']}:{gpus}" if profile.get("gpu_model") else gpus
     if profile.get("gres"):
         extra["gres"] = profile["gres"]
-    threads = size["cpus_per_gpu"] * max(1, gpus)
     params: dict[str, Any] = {
-        "time": size["runtime"], "mem": f"{size['mem_mb']}M", "signal_delay_s": delay,
+        "time": size.runtime, "mem": f"{size.mem_mb}M", "signal_delay_s": delay,
         "additional_parameters": extra,
-        "setup": [f"export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS={threads}",
+        "setup": [f"export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS={size.threads}",
                   "export SUBMITIT_PREEMPT_SIGNAL=USR1"],
     }
     for name, key in (("partition", "slurm_partition"), ("account", "slurm_account")):
@@ -212,8 +154,9 @@ def sbatch_parameters(size: Mapping[str, int], profile: Mapping[str, Any]) -> di
 
 
 def submit(cells: Sequence[Cell], *, config: Mapping[str, Any], profile: Path | str = Path("profiles/slurm"),
-           folder: Path | None = None, workflow_profile: Path = WORKFLOW_PROFILE) -> list[tuple[Step, submitit.Job]]:
-    """Submit what the cells need (see the module's docstring); returns each job with its array task.
+           folder: Path | None = None, workflow_profile: Path = WORKFLOW_PROFILE
+           ) -> list[tuple[TrainSpec | EvaluateSpec, submitit.Job]]:
+    """Submit what the cells need (see the module's docstring); returns each job's spec with its array task.
     `profile` is the cluster profile (a folder, or a name as for `snakemake --profile`).
 
     Paths in `config` are taken relative to the current directory (the workflow's directory)."""
@@ -226,21 +169,20 @@ def submit(cells: Sequence[Cell], *, config: Mapping[str, Any], profile: Path | 
         raise SubmitError("prepare the data on the login node first, e.g. `snakemake --profile "
                           f"{profile} --configfile ... {' '.join(missing)}`")
     profiles = [profile_file(profile), *([workflow_profile] if workflow_profile.exists() else [])]
-    executor = submitit.SlurmExecutor(folder=folder or grid.results / "submitit")
-    runner = GridJob(grid.config)
-    jobs: list[tuple[Step, submitit.Job]] = []
+    executor = submitit.SlurmExecutor(folder=folder or grid.layout.submitit)
+    runner = GridJob()
+    jobs: list[tuple[TrainSpec | EvaluateSpec, submitit.Job]] = []
     after: list[str] = []
-    for rule, steps in zip(STAGES, plan(grid, cells), strict=True):
+    for rule, specs in zip(STAGES, plan(grid, cells), strict=True):
         defaults = profile_resources(profiles, rule)
-        stage: list[tuple[Step, submitit.Job]] = []
-        sizes = [(grid.job_size(rule, s.task), s) for s in steps]
-        for size, group in groupby(sorted(sizes, key=lambda x: sorted(x[0].items())), key=lambda x: x[0]):
+        stage: list[tuple[TrainSpec | EvaluateSpec, submitit.Job]] = []
+        for size, group in groupby(sorted(specs, key=lambda s: astuple(s.size)), key=lambda s: s.size):
             params = sbatch_parameters(size, defaults)
             if after:
                 params["additional_parameters"]["dependency"] = "afterok:" + ":".join(after)
             executor.update_parameters(job_name=f"xstilts_{rule}", **params)
-            group_steps = [s for _, s in group]
-            stage += zip(group_steps, executor.map_array(runner, group_steps), strict=True)
+            group_specs = list(group)
+            stage += zip(group_specs, executor.map_array(runner, group_specs), strict=True)
         if stage:
             after = sorted({job.job_id.split("_")[0] for _, job in stage})
             jobs += stage

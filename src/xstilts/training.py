@@ -27,59 +27,24 @@ from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmu
 
 from xstilts.errors import Preempted, TrainingError
 from xstilts.evaluation import autocast, score_table
-from xstilts.features import Features, collate, length_grouped_batches
+from xstilts.families import Family, Scoring
+from xstilts.features import Features, length_grouped_batches
 from xstilts.models import TransferModel
 from xstilts.results_io import atomic_path, write_parquet
-
-
-@dataclass(frozen=True)
-class HParams:
-    """Per-task hyperparameters; defaults are XTREME's / jiant's reference settings."""
-
-    lr: float = 1e-5
-    warmup: float = 0.1
-    batch_size: int = 4
-    grad_accum: int = 8
-    epochs: float = 2.0
-    max_length: int = 256
-    doc_stride: int = 128
-    eval_batch_size: int = 64
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    dropout: float = 0.1
-    eval_every: int = 0  # optimiser steps between dev evaluations; 0: once per epoch
-    patience: int = 0  # evaluations without improvement before stopping early; 0: never
-    max_dev_examples: int = 0  # 0: the whole dev set
-    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> HParams:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in values.items() if k in known})
+from xstilts.settings import HParams, Sampling
 
 
 @dataclass
 class TaskData:
-    """One task's training features and dev table (None: not scored, e.g. mixed-in MLM batches)."""
+    """One task's training features, its dev table (None: not scored, e.g. mixed-in MLM batches) and how
+    its dev predictions are scored; `hp` its data settings (batch size, epochs, lengths)."""
 
     name: str
-    family: str
-    metric: str
-    labels: list[str]
+    family: Family
     train: Features
     dev: pd.DataFrame | None
     hp: HParams
-    qa_style: str = "squad"
-    seqeval: str = "1.2.2"
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How multi-task training picks the task of each batch."""
-
-    method: str = "proportional"  # proportional | temperature | capped
-    temperature: float = 2.0
-    cap: int = 100_000
+    scoring: Scoring | None = None
 
 
 @dataclass
@@ -186,13 +151,11 @@ def dev_metrics(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks:
                 device: torch.device) -> dict[str, float]:
     """The model-selection metric of each task on its English dev set."""
     out = {}
-    for task in (t for t in tasks if t.dev is not None):
+    for task in (t for t in tasks if t.dev is not None and t.scoring is not None):
         dev = task.dev.iloc[: task.hp.max_dev_examples] if task.hp.max_dev_examples else task.dev
-        scores = score_table(model, task.name, dev, tokenizer, family=task.family, metric=task.metric,
-                             labels=task.labels, qa_style=task.qa_style, seqeval=task.seqeval,
-                             max_length=task.hp.max_length, doc_stride=task.hp.doc_stride,
-                             batch_size=task.hp.eval_batch_size, device=device)
-        out[task.name] = scores["f1"] if task.metric in ("f1", "f1_em") else scores[task.metric]
+        scores = score_table(model, task.name, task.scoring, dev, tokenizer, max_length=task.hp.max_length,
+                             doc_stride=task.hp.doc_stride, batch_size=task.hp.eval_batch_size, device=device)
+        out[task.name] = scores[task.scoring.metric]
     return out
 
 
@@ -229,18 +192,21 @@ def _load_state(state_dir: Path, model: TransferModel, opt: torch.optim.Optimize
     return RunState(**run, log=log), best
 
 
-def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[TaskData], *, seed: int,
-          device: torch.device, state_dir: Path, sampling: Sampling | None = None, save_every: int = 0,
+def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[TaskData], *, optim: HParams,
+          seed: int, device: torch.device, state_dir: Path, sampling: Sampling | None = None, save_every: int = 0,
           stop_after: int | None = None) -> RunState:
-    """Train `model` on `tasks`; on return it holds the weights that scored best on the dev sets.
+    """Train `model` on `tasks` with the optimiser settings `optim` (lr, warmup, accumulation, clipping,
+    evaluation cadence, patience); on return it holds the weights that scored best on the dev sets.
+    Without `eval_every` it evaluates once per epoch of the longest scored task.
 
     `stop_after` ends the run as if preempted after that many steps (tests of resumption).
     """
     torch.manual_seed(seed)
-    hp = tasks[0].hp  # optimiser settings come from the first task (multi-task: the shared section)
+    hp = optim
     plan = make_plan(tasks, seed, sampling)
     steps = math.ceil(len(plan) / hp.grad_accum)
-    eval_every = hp.eval_every or max(1, math.ceil(steps / max(1.0, hp.epochs)))
+    epochs = max([t.hp.epochs for t in tasks if t.dev is not None] or [1.0])
+    eval_every = hp.eval_every or max(1, math.ceil(steps / max(1.0, epochs)))
     model.to(device)
     opt = _optimizer(model, hp)
     sched = get_linear_schedule_with_warmup(opt, int(hp.warmup * steps), steps)
@@ -260,7 +226,7 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
         total_loss = 0.0
         for i, (t, rows) in enumerate(micro):
             task = tasks[t]
-            host = collate(task.train, par.shard(rows), pad)
+            host = task.family.collate(task.train, par.shard(rows), pad)
             tokens += int(host["attention_mask"].sum())  # counted on the host: no device sync
             batch = {k: v.to(device, non_blocking=True) for k, v in host.items()}
             with par.accumulating(last=i == len(micro) - 1):
@@ -270,7 +236,7 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
             value = loss.item()  # the one sync of a micro-batch (check and log), once backward is queued
             if not math.isfinite(value):
                 raise TrainingError(f"loss is {value} at step {run.step} on task {task.name!r}: "
-                                    f"training diverged; lower `lr` (now {task.hp.lr}) or check the data")
+                                    f"training diverged; lower `lr` (now {hp.lr}) or check the data")
             total_loss += value / len(micro)
         torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
         opt.step()

@@ -61,10 +61,10 @@ class Retrieval(Family):
                      for m, v in retrieval.bucc_f1(candidates, bitext.gold, threshold).items()]
             gold = dict(bitext.gold)
             found = {s for s, _ in candidates}
-            predictions += [{"split": split, "id": str(s),
-                             "prediction": json.dumps({"target": str(t), "margin": margin, "kept": margin >= threshold}),
-                             "gold": str(gold.get(s, "")), "score": None}
-                            for (s, t), margin in sorted(candidates.items())]
+            mined = [{"target": str(t), "margin": margin, "kept": margin >= threshold}
+                     for (_, t), margin in sorted(candidates.items())]
+            predictions += [{"split": split, "id": str(s), "prediction": json.dumps(pair), "gold": str(gold.get(s, "")),
+                             "score": None} for (s, _), pair in zip(sorted(candidates), mined, strict=True)]
             predictions += [{"split": split, "id": str(s), "prediction": "", "gold": str(t), "score": None}
                             for s, t in sorted(bitext.gold) if s not in found]
         return rows, predictions
