@@ -42,12 +42,16 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from xstilts.demo.pretrain import train_tokenizer
 from xstilts.evaluation import score_table
-from xstilts.features import length_grouped_batches, tokenise
+from xstilts.families import Scoring, family
+from xstilts.features import length_grouped_batches
 from xstilts.models import TransferModel, build_model, load_encoder
-from xstilts.training import HParams, TaskData, make_plan, train
+from xstilts.settings import HParams
+from xstilts.training import TaskData, make_plan, train
 
 CPU = torch.device("cpu")
 LABELS = ["entailment", "contradiction", "neutral"]
+FAMILY = family("pair_classification")  # premise and hypothesis, as XNLI's and MNLI's tables
+SCORING = Scoring(FAMILY.name, "accuracy", tuple(LABELS))
 LANGUAGES = ("l1", "l2", "l3", "l4")
 HP = HParams(lr=5e-4, warmup=0.1, batch_size=32, grad_accum=1, epochs=2, max_length=128, eval_batch_size=128,
              weight_decay=0.01, max_grad_norm=1.0, dropout=0.1)
@@ -98,10 +102,10 @@ def make_encoder(out: Path, words: list[str]) -> None:
 
 
 def fresh_xstilts(encoder_dir: Path) -> tuple[TransferModel, PreTrainedTokenizerBase]:
-    """The xstilts model as `jobs.train_phase` builds it: encoder plus a seeded classification head."""
+    """The xstilts model as `jobs.train` builds it: encoder plus a seeded classification head."""
     encoder, tokenizer = load_encoder(encoder_dir, HP.dropout)
     torch.manual_seed(SEED)
-    model = build_model(encoder, {"nli": {"family": "classification", "num_labels": len(LABELS)}}, HP.dropout)
+    model = build_model(encoder, {"nli": {"family": FAMILY.name, "num_labels": len(LABELS)}}, HP.dropout)
     return model, tokenizer
 
 
@@ -133,15 +137,13 @@ class Clock:
 def run_xstilts(encoder_dir: Path, data: dict[str, pd.DataFrame]) -> dict[str, float]:
     """`training.train` (dev evaluation once per epoch), then `score_table` on every test table."""
     model, tokenizer = fresh_xstilts(encoder_dir)
-    task = TaskData("nli", "classification", "accuracy", LABELS,
-                    tokenise("classification", data["train"], tokenizer, HP.max_length), data["dev"], HP)
+    task = TaskData("nli", FAMILY, FAMILY.tokenise(data["train"], tokenizer, HP.max_length), data["dev"], HP, SCORING)
     with tempfile.TemporaryDirectory() as state:
         clock = Clock()
-        run = train(model, tokenizer, [task], seed=SEED, device=CPU, state_dir=Path(state))
+        run = train(model, tokenizer, [task], optim=HP, seed=SEED, device=CPU, state_dir=Path(state))
         clock.lap("train")
-        test = [score_table(model, "nli", data[lang], tokenizer, family="classification", metric="accuracy",
-                            labels=LABELS, max_length=HP.max_length, batch_size=HP.eval_batch_size,
-                            device=CPU)["accuracy"] for lang in LANGUAGES]
+        test = [score_table(model, "nli", SCORING, data[lang], tokenizer, max_length=HP.max_length,
+                            batch_size=HP.eval_batch_size, device=CPU)["accuracy"] for lang in LANGUAGES]
         clock.lap("eval")
     return {**clock.laps, "dev_accuracy": run.best_metric, "test_accuracy": float(np.mean(test))}
 
@@ -203,10 +205,10 @@ def chunks(order: list[int], size: int) -> list[list[int]]:
 def padding_figures(encoder_dir: Path, data: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Real-token fractions of the training batches (the Trainer's: one epoch) and evaluation batches."""
     tokenizer = load_encoder(encoder_dir)[1]
-    train_f = tokenise("classification", data["train"], tokenizer, HP.max_length)
-    task = TaskData("nli", "classification", "accuracy", LABELS, train_f, data["dev"], HP)
+    train_f = FAMILY.tokenise(data["train"], tokenizer, HP.max_length)
+    task = TaskData("nli", FAMILY, train_f, data["dev"], HP, SCORING)
     plan = [rows for _, rows in make_plan([task], SEED)]
-    test = [tokenise("classification", data[lang], tokenizer, HP.max_length).lengths for lang in LANGUAGES]
+    test = [FAMILY.tokenise(data[lang], tokenizer, HP.max_length).lengths for lang in LANGUAGES]
     ours_eval = [real_fraction(n, length_grouped_batches(n, HP.eval_batch_size, torch.Generator(), shuffle=False))
                  for n in test]
     g = torch.Generator().manual_seed(SEED)

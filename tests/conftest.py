@@ -6,9 +6,14 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
 from xstilts.demo.pretrain import train_tokenizer
+
+# One thread: the tests' tiny models gain nothing from more, and on a 2-core machine shared with other work
+# several threads contend (the QA training test: seconds with one thread, 15 minutes with two under load).
+torch.set_num_threads(1)
 
 WORDS = ("anna bob carla lives works in at paris rome berlin acme globex the a film was good bad great "
          "awful is not city company person who where what").split()

@@ -14,6 +14,7 @@ from xstilts.aggregate import (
     best_table,
     cell_scores,
     chance_levels,
+    compute_tables,
     delta_table,
     noise_table,
     per_language_table,
@@ -23,7 +24,8 @@ from xstilts.aggregate import (
     transfer_table,
     write_tables,
 )
-from xstilts.results_io import read_scores, scores_path, write_scores
+from xstilts.layout import Layout
+from xstilts.results_io import read_scores, write_scores
 
 ROWS = ["none", "mnli", "anli", "multitask"]
 TARGETS = ["xnli", "pawsx", "udpos", "xquad", "bucc"]
@@ -200,7 +202,7 @@ def test_empty_scores_give_nan_tables(tmp_path: Path) -> None:
     empty = read_scores(tmp_path / "scores")
     table = transfer_table(empty, ROWS, TARGETS)
     assert list(table.columns) == COLUMNS and table.isna().all().all()
-    paths = write_tables(empty, tmp_path / "tables", ROWS, TARGETS)
+    paths = write_tables(compute_tables(empty, ROWS, TARGETS), tmp_path / "tables")
     assert all(p.is_file() for p in paths)
 
 
@@ -214,14 +216,14 @@ def test_write_tables_from_the_results_tree(tmp_path: Path) -> None:
     frame = _frame(RECORDS)
     for (intermediate, target, seed), cell in frame.groupby(["intermediate", "target", "seed"]):
         rows = cell[["language", "split", "metric", "value"]].assign(n_examples=10).to_dict("records")
-        path = scores_path(results, intermediate, target, int(seed))
+        path = Layout(results).scores(intermediate, target, int(seed))
         write_scores(rows, path, model="m", steps=1, wall_seconds=1.0, device="cpu", run_facts={})
     scores = read_scores(results / "scores")
     # pandas' own reading of the tree (categorical partition columns) gives the same table.
     direct = transfer_table(pd.read_parquet(results / "scores"), ROWS, TARGETS)
     pd.testing.assert_frame_equal(direct, EXPECTED_TRANSFER)
     out = results / "tables"
-    paths = write_tables(scores, out, ROWS, TARGETS)
+    paths = write_tables(compute_tables(scores, ROWS, TARGETS), out)
 
     stems = ["transfer", "transfer_std", "delta", "best"] + [f"per_language/{t}" for t in TARGETS]
     expected = {out / f"{stem}.{ext}" for stem in stems for ext in ("parquet", "csv", "md", "tex")}
@@ -262,7 +264,7 @@ def test_seed_noise_and_its_markdown(scores: pd.DataFrame, tmp_path: Path) -> No
     both = noise_table(pd.DataFrame({"x": [1.0, 3.0]}, index=["none", "r"]),
                        pd.DataFrame({"x": [2.0, 3.0]}, index=["none", "r"]))
     assert both.loc["r", "x"] == pytest.approx(math.sqrt(19 / 3))
-    write_tables(scores, tmp_path, ROWS, TARGETS)
+    write_tables(compute_tables(scores, ROWS, TARGETS), tmp_path)
     transfer_md, delta_md = (tmp_path / "transfer.md").read_text(), (tmp_path / "delta.md").read_text()
     assert "81.0 ± 1.4" in transfer_md and "77.5 ± 3.5" in transfer_md  # mnli xnli, bucc
     assert "| 75.0 |" in transfer_md.replace("  ", "")  # none: one seed, no spread
@@ -276,7 +278,7 @@ def test_chance_levels_and_their_line_under_the_transfer_table(tmp_path: Path) -
     rows["n_examples"] = [100, 50, 10]  # Tatoeba: one in 100 and one in 50 candidates -> (1 + 2) / 2
     levels = chance_levels(rows, ["xnli", "pawsx", "udpos", "tatoeba", "bucc"])
     assert levels == pytest.approx({"xnli": 100 / 3, "pawsx": 50.0, "tatoeba": 1.5})  # F1 targets: none
-    write_tables(rows, tmp_path, ["none"], ["xnli", "tatoeba"])
+    write_tables(compute_tables(rows, ["none"], ["xnli", "tatoeba"]), tmp_path)
     line = "Chance (uniform guessing, averaged over languages): xnli 33.3, tatoeba 1.5."
     assert line in (tmp_path / "transfer.md").read_text()
 

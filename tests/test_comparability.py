@@ -4,16 +4,19 @@ files written as the evaluation writes them, in every table, the report and the 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from xstilts.aggregate import write_tables
+from tests.grids import overlay
+from xstilts.aggregate import compute_tables, write_tables
 from xstilts.catalogue import TARGETS
 from xstilts.cli import main
 from xstilts.comparability import NOT_COMPARABLE, PARTIAL, data_table, marks
-from xstilts.results_io import manifest_row, read_scores, scores_path, write_manifest, write_scores
+from xstilts.layout import Layout
+from xstilts.results_io import manifest_row, read_scores, write_manifest, write_scores
 
 XNLI = list(TARGETS["xnli"].languages)
 HUB = [{"hub": "google/xtreme", "revision": "a" * 40}]
@@ -28,7 +31,7 @@ def _write(results: Path, row: str, target: str, values: dict[str, float], *, no
             for lang, v in values.items()]
     facts = {"seed": seed, "data": {f"eval/{target}": {"origins": origins or HUB,
                                                        "not_comparable": not_comparable or {}}}}
-    write_scores(rows, scores_path(results, row, target, seed), model="m", steps=1, wall_seconds=1.0, device="cpu",
+    write_scores(rows, Layout(results).scores(row, target, seed), model="m", steps=1, wall_seconds=1.0, device="cpu",
                  run_facts=facts)
 
 
@@ -66,7 +69,7 @@ def test_every_language_of_xtreme_and_its_data_leave_a_target_unmarked(tmp_path:
 
 def test_tables_mark_their_labels_and_stay_numeric(results: Path) -> None:
     out = results / "tables"
-    write_tables(read_scores(results / "scores"), out, ["none", "mnli"], ["xnli", "udpos", "bucc"])
+    write_tables(compute_tables(read_scores(results / "scores"), ["none", "mnli"], ["xnli", "udpos", "bucc"]), out)
     transfer_md = (out / "transfer.md").read_text()
     assert f"udpos{PARTIAL}{NOT_COMPARABLE}" in transfer_md and f"bucc{PARTIAL}{NOT_COMPARABLE}" in transfer_md
     assert f"xtreme{PARTIAL}{NOT_COMPARABLE}" in transfer_md and " xnli |" in transfer_md
@@ -90,15 +93,19 @@ def test_report_readme_claims_and_data_say_it(results: Path) -> None:
     facts = {"data": {"train/udpos": {"origins": [{"folder": "/ud", "files": 2, "sha256": "b" * 64}]}}}
     write_manifest([manifest_row(ckpt, phase="target", task="udpos", step=1, dev_metric=1.0, run_facts=facts)],
                    ckpt / "manifest.parquet")
-    argv = ["aggregate", "--scores", str(results / "scores"), "--out", str(results / "tables"), "--rows", "none",
-            "mnli", "--targets", "xnli", "udpos", "bucc", "tatoeba", "--seeds", "1", "--report", str(results),
-            "--checkpoints", str(results / "checkpoints")]
-    assert main(argv) == 0
+    files = overlay(results.parent / "grid.yaml", results, ["none", "mnli"], ["xnli", "udpos", "bucc", "tatoeba"])
+    assert main(["aggregate", "--configfile", *files]) == 0
     readme = (results / "README.md").read_text()
     assert "## Marks" in readme and f"- bucc{PARTIAL}{NOT_COMPARABLE}" not in readme  # notes, one per mark
     assert f"- bucc{PARTIAL}: partial language set" in readme and f"- udpos{NOT_COMPARABLE}: not comparable" in readme
     assert "## Data" in readme and "eval/udpos" in readme and "a" * 40 in readme and "train/udpos" in readme
-    assert "--checkpoints" in readme  # the refresh command keeps the trainings' data
+    # the refresh command keeps the trainings' data: it is the same job, from the config the job wrote
+    refresh = re.search(r"^    xstilts (aggregate --configfile \S+)$", readme, flags=re.M).group(1).split()
+    (results / "checkpoints" / "manifest.parquet").unlink()
+    (results / "README.md").unlink()
+    assert main(refresh) == 0
+    assert "train/udpos" in (results / "README.md").read_text()
+    assert (results / "checkpoints" / "manifest.parquet").is_file()
     claims = pd.read_csv(results / "tables" / "claims.csv", index_col=0)
     assert claims.loc["Large gains on BUCC and Tatoeba", "marks"] == f"bucc{PARTIAL}{NOT_COMPARABLE}"
     assert claims.loc["No XNLI gain", "marks"] != claims.loc["No XNLI gain", "marks"]  # NaN: xnli is unmarked

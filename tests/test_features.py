@@ -15,8 +15,10 @@ from transformers import PreTrainedTokenizerFast
 from tests.conftest import sentences
 from xstilts.data import Sources, prepare_dataset, prepare_target
 from xstilts.demo.pretrain import train_tokenizer
-from xstilts.evaluation import sentence_labels, words_from_tokens
-from xstilts.features import IGNORE, MAX_QUERY_LENGTH, tokenise
+from xstilts.families import family
+from xstilts.families.qa import MAX_QUERY_LENGTH
+from xstilts.families.tagging import sentence_labels, words_from_tokens
+from xstilts.features import IGNORE
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SOURCES = Sources(hub_mirror=FIXTURES / "hub")
@@ -49,7 +51,7 @@ def test_tagging_labels_the_first_sub_token_and_maps_back_exactly(prepared: Path
                     pd.read_parquet(prepared / "panx" / "validation" / "ar.parquet"),  # right to left
                     pd.DataFrame({"tokens": [["北京", "是", "首都", "。"]], "tags": [[5, 0, 0, 12]]})],
                    ignore_index=True)
-    feats = tokenise("tagging", df, tok, 64)
+    feats = family("tagging").tokenise(df, tok, 64)
     long_word = feats.columns["word_ids"][0].count(1)  # "Donaudampfschifffahrtsgesellschaft"
     assert long_word > 3
     for ids, labels, word_ids, tokens, tags in zip(feats.columns["input_ids"], feats.columns["labels"],
@@ -70,7 +72,7 @@ def test_a_word_without_tokens_becomes_unk_and_keeps_its_label(prepared: Path, t
     df = pd.read_parquet(prepared / "udpos" / "dev.parquet")  # Bob works \u200b .
     df = pd.concat([df, pd.DataFrame({"tokens": [["", "x"]], "tags": [[1, 2]]})], ignore_index=True)
     assert tok("\u200b", add_special_tokens=False)["input_ids"] == [] and tok("")["input_ids"] == [0, 2]
-    feats = tokenise("tagging", df, tok, 64)
+    feats = family("tagging").tokenise(df, tok, 64)
     for labels, word_ids, tags in zip(feats.columns["labels"], feats.columns["word_ids"], df["tags"], strict=True):
         assert list(words_from_tokens(word_ids, np.array(labels)).values()) == list(tags)
     word_ids, ids = feats.columns["word_ids"][0], feats.columns["input_ids"][0]
@@ -82,7 +84,7 @@ def test_long_sentence_is_split_into_windows_of_whole_words(tok) -> None:
     exactly one window, and the windows' labels read back give every tag of the sentence."""
     words = sentences(1, seed=3)[0].split() * 10
     df = pd.DataFrame({"tokens": [["x", "y"], words], "tags": [[0, 1], list(range(len(words)))]})
-    feats = tokenise("tagging", df, tok, 16)
+    feats = family("tagging").tokenise(df, tok, 16)
     assert len(feats.columns["input_ids"][1]) <= 16  # the first window of the long sentence
     first = list(words_from_tokens(feats.columns["word_ids"][1], np.array(feats.columns["labels"][1])))
     assert 0 < len(first) < len(words) and first == list(range(len(first)))  # a prefix of the words
@@ -102,7 +104,7 @@ def test_long_sentence_is_split_into_windows_of_whole_words(tok) -> None:
 def test_a_word_longer_than_a_window_becomes_unk(prepared: Path, tok) -> None:
     long_word = "Donaudampfschifffahrtsgesellschaft"  # more than 4 tokens alone (first test)
     df = pd.DataFrame({"tokens": [["Bob", long_word, "works"]], "tags": [[1, 2, 3]]})
-    feats = tokenise("tagging", df, tok, 6)  # room for 4 tokens besides <s> and </s>
+    feats = family("tagging").tokenise(df, tok, 6)  # room for 4 tokens besides <s> and </s>
     assert len(tok(long_word, add_special_tokens=False)["input_ids"]) > 4
     ids = [i for window in feats.columns["input_ids"] for i in window]
     word_ids = [w for window in feats.columns["word_ids"] for w in window]
@@ -112,7 +114,7 @@ def test_a_word_longer_than_a_window_becomes_unk(prepared: Path, tok) -> None:
 
 def qa_windows(prepared: Path, tok, max_length: int, doc_stride: int):
     df = pd.read_parquet(prepared / "squad_v2" / "train.parquet")  # v2a: answer "1995" late; v2b: none
-    return df, tokenise("qa", df, tok, max_length, doc_stride=doc_stride)
+    return df, family("qa").tokenise(df, tok, max_length, doc_stride=doc_stride)
 
 
 def context_span(offsets: list) -> tuple[int, int]:
@@ -160,7 +162,7 @@ def test_qa_windows_start_doc_stride_tokens_apart_and_each_token_has_one_max_con
 def test_long_questions_are_cut_to_the_query_budget(prepared: Path, tok) -> None:
     df = pd.read_parquet(prepared / "squad_v2" / "train.parquet").iloc[:1].copy()
     df["question"] = "   " + " ".join(sentences(30, seed=5))  # far beyond 64 tokens, leading spaces
-    feats = tokenise("qa", df, tok, 128, doc_stride=64)
+    feats = family("qa").tokenise(df, tok, 128, doc_stride=64)
     for ids, offsets in zip(feats.columns["input_ids"], feats.columns["offsets"], strict=True):
         first_context = next(j for j, o in enumerate(offsets) if o is not None)
         assert first_context - 3 == MAX_QUERY_LENGTH  # <s> question </s></s> context </s>
@@ -170,7 +172,7 @@ def test_long_questions_are_cut_to_the_query_budget(prepared: Path, tok) -> None
 def test_qa_offsets_are_exact_for_cjk_and_arabic(prepared: Path, tok) -> None:
     for lang in ("zh", "ar"):
         df = pd.read_parquet(prepared / "xquad" / "validation" / f"{lang}.parquet")
-        feats = tokenise("qa", df, tok, 40, doc_stride=16)
+        feats = family("qa").tokenise(df, tok, 40, doc_stride=16)
         labelled = set()
         for f, ex in enumerate(feats.columns["example_index"]):
             s, e = feats.columns["start_positions"][f], feats.columns["end_positions"][f]
@@ -183,8 +185,47 @@ def test_qa_offsets_are_exact_for_cjk_and_arabic(prepared: Path, tok) -> None:
 
 def test_multiple_choice_rows_hold_one_sequence_per_choice(prepared: Path, tok) -> None:
     df = pd.read_parquet(prepared / "commonsenseqa" / "train.parquet")
-    feats = tokenise("multiple_choice", df, tok, 32)
+    feats = family("multiple_choice").tokenise(df, tok, 32)
     assert [len(row) for row in feats.columns["input_ids"]] == [5, 5]
     assert feats.columns["labels"] == [2, 0]
     assert feats.columns["input_ids"][0][2] == tok("Where do you keep milk cold?", "fridge", truncation=True,
                                                    max_length=32)["input_ids"]
+
+
+def test_each_family_collates_its_own_batch(prepared: Path, tok) -> None:
+    """Pairs tokenise both texts, single texts only `text_a`; every family pads to its batch's longest row
+    and carries its own targets (class labels, per-token labels padded with IGNORE, answer positions, a
+    (rows, choices, length) block for multiple choice)."""
+    pairs = pd.DataFrame({"text_a": ["anna lives in paris", "bob"], "text_b": ["she works", "he is in rome ."],
+                          "label": [2, 0]})
+    both = family("pair_classification").tokenise(pairs, tok, 32)
+    single = family("classification").tokenise(pairs, tok, 32)
+    assert both.columns["input_ids"] == tok(pairs["text_a"].tolist(), pairs["text_b"].tolist(), truncation=True,
+                                            max_length=32)["input_ids"]
+    assert single.columns["input_ids"] == tok(pairs["text_a"].tolist(), truncation=True, max_length=32)["input_ids"]
+    batch = family("pair_classification").collate(both, [1, 0], tok.pad_token_id)
+    width = max(both.lengths)
+    assert batch["input_ids"].shape == (2, width) and batch["labels"].tolist() == [0, 2]
+    assert batch["attention_mask"].sum(1).tolist() == [both.lengths[1], both.lengths[0]]
+    assert (batch["input_ids"][batch["attention_mask"] == 0] == tok.pad_token_id).all()
+
+    tags = family("tagging").tokenise(pd.DataFrame({"tokens": [["x", "y"], ["anna", "lives", "in", "paris"]],
+                                                    "tags": [[0, 1], [1, 0, 0, 2]]}), tok, 64)
+    batch = family("tagging").collate(tags, [0, 1], tok.pad_token_id)
+    assert batch["labels"].shape == batch["input_ids"].shape
+    assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE).all()
+    assert batch["labels"][0, : tags.lengths[0]].tolist() == tags.columns["labels"][0]
+
+    _, windows = qa_windows(prepared, tok, 48, 16)
+    batch = family("qa").collate(windows, [0, 1], tok.pad_token_id)
+    assert batch["start_positions"].tolist() == windows.columns["start_positions"][:2]
+    assert batch["end_positions"].tolist() == windows.columns["end_positions"][:2]
+    assert "labels" not in batch
+
+    df = pd.read_parquet(prepared / "commonsenseqa" / "train.parquet")
+    choices = family("multiple_choice").tokenise(df, tok, 32)
+    batch = family("multiple_choice").collate(choices, [1, 0], tok.pad_token_id)
+    longest = max(len(seq) for row in choices.columns["input_ids"] for seq in row)
+    assert batch["input_ids"].shape == (2, 5, longest) and batch["labels"].tolist() == [0, 2]
+    assert batch["input_ids"][1, 2, : len(choices.columns["input_ids"][0][2])].tolist() == \
+        choices.columns["input_ids"][0][2]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
+from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from snakemake.utils import validate
 from xstilts.catalogue import TARGETS
 from xstilts.config import ConfigError, resolve_config
 from xstilts.grid import Grid
+from xstilts.specs import from_json, read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -43,10 +47,10 @@ def test_paper_grid_shares_trainings(paper: dict) -> None:
     assert len(grid.cells()) == 11 * 9 == 99
     # XQuAD and MLQA evaluate the same SQuAD v1.1 model; XNLI's model is trained on MNLI.
     assert grid.cell_model("mnli", "xquad", 1) == grid.cell_model("mnli", "mlqa", 1)
-    assert grid.cell_model("mnli", "xnli", 1).endswith("checkpoints/target/mnli/mnli/seed=1")
+    assert grid.cell_model("mnli", "xnli", 1).as_posix().endswith("checkpoints/target/mnli/mnli/seed=1")
     # Retrieval evaluates the phase-(ii) encoder directly; the baseline evaluates the base model.
     assert grid.cell_model("qqp", "bucc", 1) == grid.encoder("qqp", 1)
-    assert grid.cell_model("none", "tatoeba", 1) == grid.base_model()
+    assert grid.cell_model("none", "tatoeba", 1) == grid.base_model
     assert grid.row_tasks("multitask") == ["anli", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "mnli",
                                            "qqp", "squad_v2", "sst2"]
 
@@ -58,24 +62,29 @@ def test_several_seeds_multiply_every_job(paper: dict) -> None:
 
 def test_hparams_merge_defaults_and_task_overrides(paper: dict) -> None:
     grid = Grid(paper)
-    assert grid.hparams("squad")["max_length"] == 384 and grid.hparams("squad")["lr"] == 1e-5
-    assert grid.hparams("squad")["batch_size"] * grid.hparams("squad")["grad_accum"] == 16
-    assert grid.hparams("mnli")["batch_size"] * grid.hparams("mnli")["grad_accum"] == 32
-    assert grid.hparams("udpos")["epochs"] == 10
+    assert grid.hparams("squad").max_length == 384 and grid.hparams("squad").lr == 1e-5
+    assert grid.hparams("squad").batch_size * grid.hparams("squad").grad_accum == 16
+    assert grid.hparams("mnli").batch_size * grid.hparams("mnli").grad_accum == 32
+    assert grid.hparams("udpos").epochs == 10
+    # the specs carry them: a phase-(iii) training's settings are its training set's
+    assert grid.train_target("none", "squad", 1).hparams["squad"] == grid.hparams("squad")
+    assert grid.train_target("none", "squad", 1).optim == grid.hparams("squad")
 
 
 def test_retrieval_settings_per_target(paper: dict) -> None:
     """The paper's defaults (mean pooling, the scaled layer 14) for both; each target overridable."""
     grid = Grid(paper)
-    assert grid.retrieval("bucc") == {"pooling": "mean", "layer": None, "max_length": 512, "batch_size": 64,
-                                      "k": 4, "duplicates": "xtreme"}
-    assert grid.retrieval("tatoeba") == {"pooling": "mean", "layer": None, "max_length": 512, "batch_size": 64}
-    assert grid.retrieval("xnli") == {}
+    assert asdict(grid.retrieval("bucc")) == {"pooling": "mean", "layer": None, "max_length": 512,
+                                              "batch_size": 64, "k": 4, "duplicates": "xtreme"}
+    assert asdict(grid.retrieval("tatoeba")) == {"pooling": "mean", "layer": None, "max_length": 512, "batch_size": 64,
+                                                 "k": 4, "duplicates": "xtreme"}  # k and duplicates: BUCC's only
+    assert grid.retrieval("xnli") is None
+    assert grid.evaluate("none", "bucc", 1).retrieval == grid.retrieval("bucc")
     xtreme = {"pooling": "cls", "layer": 20}
     xtreme_bucc = resolve_config({**paper, "retrieval": {**paper["retrieval"], "bucc": xtreme}})
     grid = Grid(xtreme_bucc)
-    assert (grid.retrieval("bucc")["pooling"], grid.retrieval("bucc")["layer"]) == ("cls", 20)
-    assert grid.retrieval("tatoeba")["pooling"] == "mean"
+    assert (grid.retrieval("bucc").pooling, grid.retrieval("bucc").layer) == ("cls", 20)
+    assert grid.retrieval("tatoeba").pooling == "mean"
     assert "pool" in refuse({**paper, "retrieval": {"bucc": {"pool": "cls"}}})
     assert "max" in refuse({**paper, "retrieval": {"tatoeba": {"pooling": "max"}}})
     assert "layer" in refuse({**paper, "retrieval": {"layer": 14}})  # the flat form of before
@@ -152,7 +161,7 @@ def test_untrained_control_gets_a_random_encoder_and_no_training(paper: dict, tm
     rows = ["none", "untrained", "mnli"]
     grid = Grid({**paper, "rows": rows})
     assert grid.trained_rows == ["mnli"] and grid.row_tasks("untrained") == []
-    assert grid.cell_model("untrained", "tatoeba", 1) == grid.encoder("untrained", 1) != grid.base_model()
+    assert grid.cell_model("untrained", "tatoeba", 1) == grid.encoder("untrained", 1) != grid.base_model
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(yaml.safe_dump({"rows": rows, "seeds": [1, 2], "results": str(tmp_path / "results")}))
     out = subprocess.run([*SNAKEMAKE, "-n", "--profile", "profiles/slurm", "--configfile", "config.yaml", str(overlay)],
@@ -181,3 +190,49 @@ def test_hub_revisions_can_be_overridden_per_repo_and_are_checked(paper: dict) -
     assert "sources.revisions: 'google/xtrem' is no hub repo this grid reads" in message and "google/xtreme" in message
     variant = {"mt": {"task": "mnli", "translations": {"source": "someone/mnli-mt", "languages": ["de"]}}}
     resolve_config({**paper, "variants": variant, "sources": {"revisions": {"someone/mnli-mt": sha}}})
+
+
+# ---------------------------------------------------------------------------------------------- job specs
+
+
+def test_every_job_has_a_typed_spec_that_round_trips_through_json(paper: dict, tmp_path: Path) -> None:
+    grid = Grid(resolve_config({**paper, "results": str(tmp_path)}))
+    jobs = list(grid.jobs())
+    kinds = Counter(spec.kind for spec in jobs)
+    assert kinds == {"prepare": 14 + 9, "train": 10 + 66, "evaluate": 99, "aggregate": 1}
+    assert len({spec.key for spec in jobs}) == len(jobs)  # one identity per job
+    for spec in jobs:
+        assert from_json(json.loads(json.dumps(spec.to_json()))) == spec
+    spec = grid.evaluate("mnli", "xquad", 1)
+    model = tmp_path / "checkpoints/target/mnli/squad/seed=1"
+    assert spec.inputs["model"] == grid.train_target("mnli", "squad", 1).out == model
+    cell = "intermediate=mnli/target=xquad/seed=1"
+    assert spec.outputs == {"scores": tmp_path / "scores" / cell / "scores.parquet",
+                            "predictions": tmp_path / "predictions" / cell / "predictions.parquet"}
+    spec.write(tmp_path / "written")
+    assert read_spec(tmp_path / "written") == spec
+
+
+def test_a_setting_changes_the_digest_of_the_jobs_it_decides_only(paper: dict, tmp_path: Path) -> None:
+    """Snakemake reruns a job whose spec digest changed (the rules' `params`): a new lr for PAWS-X reruns
+    the PAWS-X trainings, no other job; a longer time limit reruns nothing."""
+    before = Grid(resolve_config({**paper, "results": str(tmp_path)}))
+    changed = copy.deepcopy(paper)
+    changed["training"]["tasks"]["pawsx"] = {"epochs": 5, "lr": 2e-5}
+    changed["resources"]["evaluate"]["default"]["runtime"] = 90
+    after = Grid(resolve_config({**changed, "results": str(tmp_path)}))
+    moved = [a.key for b, a in zip(before.jobs(), after.jobs(), strict=True) if a.digest != b.digest]
+    assert sorted(moved) == sorted(("train", "target", row, "pawsx", "1") for row in before.rows)
+
+
+def test_the_multitask_row_has_an_optimiser_section_of_its_own(paper: dict, tmp_path: Path) -> None:
+    """Not the first task's (anli) settings: `training.defaults` under `multitask.optimizer`; each task keeps
+    its own data settings."""
+    config = copy.deepcopy(paper)
+    config["training"]["tasks"]["anli"] = {"lr": 9e-5, "grad_accum": 2}
+    config["multitask"]["optimizer"] = {"warmup": 0.06}
+    spec = Grid(resolve_config({**config, "results": str(tmp_path)})).train_intermediate("multitask", 1)
+    assert (spec.optim.lr, spec.optim.grad_accum, spec.optim.warmup) == (1e-5, 8, 0.06)
+    assert spec.hparams["anli"].lr == 9e-5 and spec.hparams["squad_v2"].max_length == 384
+    message = refuse({**paper, "multitask": {"optimizer": {"max_length": 128}}})  # a task's data setting
+    assert "multitask.optimizer: unknown key `max_length`" in message and "allowed: lr, warmup" in message

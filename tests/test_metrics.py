@@ -4,18 +4,21 @@ XTREME's own regression test."""
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from xstilts.aggregate import cell_scores
 from xstilts.catalogue import TARGETS
 from xstilts.metrics import (
     TAG_F1,
     accuracy,
     mlqa_scores,
+    qa_examples,
+    qa_totals,
     seqeval_0012_f1,
     seqeval_f1,
     squad_scores,
     squad_v2_scores,
-    task_score,
     token_accuracy,
 )
 
@@ -208,8 +211,36 @@ def test_squad_v2_scores():
     assert squad_v2_scores({"q": "The."}, {"q": []}) == pytest.approx({"f1": 100.0, "exact_match": 100.0})
 
 
+def _cell(target: str, split: str, values: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"intermediate": "mnli", "target": target, "seed": 1, "language": "de", "split": split,
+                          "metric": m, "value": v} for m, v in values.items()])
+
+
 def test_task_score():
-    # QA: (F1 + EM) / 2 = (80 + 70) / 2
-    assert task_score({"f1": 80.0, "exact_match": 70.0}, "f1_em") == pytest.approx(75.0)
-    assert task_score({"accuracy": 50.0}, "accuracy") == pytest.approx(50.0)
-    assert task_score({"f1": 61.0}, "f1") == pytest.approx(61.0)
+    """A cell's headline (`aggregate.cell_scores`): QA (F1 + EM) / 2, the target's own metric elsewhere."""
+    scores = pd.concat([_cell("xquad", "validation", {"f1": 80.0, "exact_match": 70.0}),  # (80 + 70) / 2
+                        _cell("xnli", "test", {"accuracy": 50.0}),
+                        _cell("panx", "test", {"f1": 61.0})], ignore_index=True)
+    assert [TARGETS[t].metric for t in ("xquad", "xnli", "panx")] == ["f1_em", "accuracy", "f1"]
+    headline = cell_scores(scores).set_index("target")["value"]
+    assert headline.to_dict() == pytest.approx({"xquad": 75.0, "xnli": 50.0, "panx": 61.0})
+    # QA without its exact match has no headline
+    assert cell_scores(_cell("xquad", "validation", {"f1": 80.0}))["value"].isna().all()
+
+
+@pytest.mark.parametrize("scorer, language", [("squad", "en"), ("mlqa", "de"), ("squad_v2", "en")])
+def test_qa_examples_are_the_per_question_parts_of_the_official_totals(scorer: str, language: str):
+    refs = {"q1": ["Eiffel Tower"], "q2": ["Paris", "France"], "q3": ["1889"], "q4": ["der Vertrag"],
+            "q5": ["Berlin"]}
+    preds = {"q1": "The Eiffel Tower!", "q2": "in Paris, France", "q4": "Vertrag", "q5": "«Berlin»", "x": "ignored"}
+    official = {"squad": lambda: squad_scores(preds, refs), "mlqa": lambda: mlqa_scores(preds, refs, language),
+                "squad_v2": lambda: squad_v2_scores(preds, refs)}[scorer]()
+    examples = qa_examples(preds, refs, scorer, language)
+    # SQuAD: "the" dropped (q1), [in, paris, france] vs [paris] F1 1/2 (q2), no prediction (q3), [vertrag] vs
+    # [der, vertrag] F1 2/3 (q4), "«berlin»" not "berlin" (q5). MLQA in German: "the" kept, [the, eiffel,
+    # tower] vs [eiffel, tower] F1 4/5 (q1), "der" dropped (q4), Unicode punctuation dropped (q5).
+    expected = {"squad": [(1.0, 1.0), (0.5, 0.0), (0.0, 0.0), (2 / 3, 0.0), (0.0, 0.0)],
+                "mlqa": [(0.8, 0.0), (0.5, 0.0), (0.0, 0.0), (1.0, 1.0), (1.0, 1.0)]}
+    expected["squad_v2"] = expected["squad"]
+    assert [x for pair in examples for x in pair] == pytest.approx([x for pair in expected[scorer] for x in pair])
+    assert qa_totals(examples) == official

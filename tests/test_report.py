@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from tests.grids import overlay
 from xstilts.catalogue import TARGETS
 from xstilts.cli import main
 from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
+from xstilts.layout import Layout
 from xstilts.report import ABSENT, FAILS, HOLDS, UNMEASURABLE, claims_table, language_table
-from xstilts.results_io import scores_path, write_scores
+from xstilts.results_io import write_scores
 
 ALL = list(TARGETS)  # xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba
 QA = ["xquad", "mlqa", "tydiqa"]
@@ -109,7 +111,7 @@ def test_every_target_language_has_metadata() -> None:
 def _write(results: Path, row: str, target: str, seed: int, split: str, metric: str, **values: float) -> None:
     rows = [{"language": lang, "split": split, "metric": metric, "value": float(v), "n_examples": 10}
             for lang, v in values.items()]
-    write_scores(rows, scores_path(results, row, target, seed), model="m", steps=1, wall_seconds=36.0, device="cpu",
+    write_scores(rows, Layout(results).scores(row, target, seed), model="m", steps=1, wall_seconds=36.0, device="cpu",
                  run_facts={})
 
 
@@ -146,9 +148,8 @@ def partial_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(results, "none", "xnli", 1, "test", "accuracy", de=70, sw=40)
     _write(results, "mnli", "xnli", 1, "test", "accuracy", de=76, sw=48)
     _write(results, "none", "tatoeba", 1, "validation", "accuracy", de=80, jv=20)
-    argv = ["aggregate", "--scores", str(results / "scores"), "--out", str(results / "tables"), "--rows", "none",
-            "mnli", "multitask", "--targets", "xnli", "tatoeba", "--seeds", "1", "--report", str(results)]
-    assert main(argv) == 0
+    files = overlay(results.parent / "grid.yaml", results, ["none", "mnli", "multitask"], ["xnli", "tatoeba"])
+    assert main(["aggregate", "--configfile", *files]) == 0
     return results
 
 
@@ -161,7 +162,7 @@ def test_readme_on_a_partial_grid(partial_results: Path) -> None:
                  "tables/gain_by_resource.png", "report.html"):
         assert f"]({link})" in readme and (partial_results / link).is_file(), link
     assert "`state/`: resumable training state" in readme and "(not there yet)" in readme
-    assert "xstilts aggregate --scores" in readme and "--report" in readme  # the refresh command
+    assert f"xstilts aggregate --configfile {partial_results / 'config.yaml'}" in readme  # the refresh command
     assert "not in the grid: bucc" in readme  # a claim that this grid cannot test
     languages = pd.read_csv(partial_results / "tables" / "languages.csv", index_col=0)
     assert languages.loc["sw", "mnli"] == 8.0 and np.isnan(languages.loc["jv", "mnli"])  # mnli/tatoeba missing

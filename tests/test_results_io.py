@@ -10,20 +10,32 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from xstilts.config import ConfigError, load_config
+from xstilts.layout import Layout
 from xstilts.results_io import (
     MANIFEST_COLUMNS,
+    PREDICTIONS_SCHEMA,
     SCORE_COLUMNS,
     atomic_path,
     collect_manifests,
     manifest_row,
     read_scores,
-    scores_path,
+    scan_scores,
+    write_config,
     write_manifest,
     write_parquet,
+    write_predictions,
     write_scores,
     write_text,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def scores_path(results: Path, row: str, target: str, seed: int) -> Path:
+    return Layout(results).scores(row, target, seed)
 
 RUN = {"model": "xlm-roberta-large", "steps": 100, "wall_seconds": 12.5, "device": "NVIDIA H100",
        "run_facts": {"seed": 1, "threads": {"torch": 8}}}
@@ -97,9 +109,11 @@ def test_write_parquet_creates_parents(tmp_path: Path) -> None:
 def test_scores_path_layout_and_checks(tmp_path: Path) -> None:
     path = scores_path(tmp_path, "mnli", "xnli", 2)
     assert path == tmp_path / "scores" / "intermediate=mnli" / "target=xnli" / "seed=2" / "scores.parquet"
-    for bad in (("../x", "xnli", 0), ("mnli", "nope", 0), ("mnli", "xnli", -1), ("Mnli", "xnli", 0)):
+    # names reach paths only through the checked config: bad rows, targets and seeds are refused there
+    for row, target, seed in (("../x", "xnli", 0), ("mnli", "nope", 0), ("mnli", "xnli", -1), ("Mnli", "xnli", 0)):
         with pytest.raises(ValueError):
-            scores_path(tmp_path, *bad)
+            load_config([ROOT / "config.yaml"], overrides={"rows": [row], "targets": [target], "seeds": [seed]})
+    assert issubclass(ConfigError, ValueError)
 
 
 def test_write_scores_exact_columns_and_dtypes(tmp_path: Path) -> None:
@@ -174,6 +188,58 @@ def test_pandas_reads_the_tree_directly(tmp_path: Path) -> None:
     assert sorted(df["seed"].astype(int).unique()) == [0, 1]
 
 
+def test_conditions_are_a_column_and_default_to_clean(tmp_path: Path) -> None:
+    path = scores_path(tmp_path, "mnli", "xnli", 0)
+    write_scores([_row("en", 80), {**_row("en", 60), "condition": "char_noise"}], path, **RUN)
+    df = read_scores(tmp_path / "scores")
+    assert dict(zip(df["condition"], df["value"], strict=True)) == {"char_noise": 60.0, "clean": 80.0}
+    with pytest.raises(ValueError, match="duplicate"):
+        write_scores([_row("en", 80), {**_row("en", 81), "condition": "clean"}], path, **RUN)
+    old = pd.read_parquet(path).drop(columns="condition")  # written before conditions existed: all clean
+    write_parquet(old, scores_path(tmp_path, "none", "xnli", 0))
+    assert set(read_scores(tmp_path / "scores").query("intermediate == 'none'")["condition"]) == {"clean"}
+
+
+def test_damaged_or_foreign_scores_are_named_not_raised(tmp_path: Path) -> None:
+    """A truncated scores.parquet (a full disk, a bad copy) or a file that is not a scores file: every
+    other cell is read, and the damaged ones are named with why."""
+    _grid(tmp_path)
+    truncated = scores_path(tmp_path, "none", "xnli", 0)
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    foreign = scores_path(tmp_path, "mnli", "xquad", 0)
+    write_parquet(pd.DataFrame({"something": [1]}), foreign)
+    stray = tmp_path / "scores" / "elsewhere" / "scores.parquet"
+    write_parquet(pd.DataFrame({"x": [1]}), stray)
+    read = scan_scores(tmp_path / "scores")
+    assert read.frame[["intermediate", "target"]].drop_duplicates().values.tolist() == [["mnli", "xnli"]]
+    assert set(read.corrupt) == {truncated, foreign, stray}
+    assert "unreadable" in read.corrupt[truncated] and "no column" in read.corrupt[foreign]
+    assert "intermediate=I/target=T/seed=S" in read.corrupt[stray]
+    assert len(read_scores(tmp_path / "scores")) == 1
+
+
+def test_predictions_schema(tmp_path: Path) -> None:
+    rows = [{"language": "de", "split": "test", "condition": "clean", "id": "7", "prediction": "entailment",
+             "gold": "neutral", "score": 0.0}, {"language": "de", "split": "test", "condition": "clean", "id": "8",
+                                                  "prediction": '["NOUN"]', "gold": '["NOUN"]', "score": None}]
+    path = tmp_path / "predictions.parquet"
+    write_predictions(rows, path)
+    assert pq.read_schema(path).equals(PREDICTIONS_SCHEMA)
+    df = pd.read_parquet(path)
+    assert df["id"].tolist() == ["7", "8"] and df["score"].isna().tolist() == [False, True]
+
+
+def test_resolved_config_is_written_only_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    write_config({"rows": ["none"], "seeds": [1]}, path)
+    assert yaml.safe_load(path.read_text()) == {"rows": ["none"], "seeds": [1]}
+    stamp = path.stat().st_mtime_ns
+    write_config({"rows": ["none"], "seeds": [1]}, path)
+    assert path.stat().st_mtime_ns == stamp
+    write_config({"rows": ["none"], "seeds": [2]}, path)
+    assert yaml.safe_load(path.read_text())["seeds"] == [2]
+
+
 def test_read_scores_empty(tmp_path: Path) -> None:
     for directory in (tmp_path / "missing", tmp_path):
         df = read_scores(directory)
@@ -206,6 +272,9 @@ def test_manifest_row_and_collect(tmp_path: Path) -> None:
     hidden = results / "checkpoints" / ".phase3.tmp"
     hidden.mkdir()
     (hidden / "manifest.parquet").write_bytes(b"junk")
+    damaged = results / "checkpoints" / "phase3" / "none" / "udpos"
+    damaged.mkdir(parents=True)
+    (damaged / "manifest.parquet").write_bytes(b"truncated")  # left out (status names it corrupt)
 
     df = collect_manifests(results / "checkpoints")
     assert list(df.columns) == list(MANIFEST_COLUMNS)

@@ -3,11 +3,13 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
+from xstilts.families import family
 from xstilts.retrieval import (
     best_threshold,
     bucc_f1,
@@ -15,8 +17,8 @@ from xstilts.retrieval import (
     margin_scores,
     mean_pool,
     mine_pairs,
+    nearest,
     retrieval_layer,
-    tatoeba_accuracy,
 )
 from xstilts.settings import RetrievalSettings
 
@@ -117,6 +119,25 @@ def test_settings_refuse_unknown_keys_and_values():
         RetrievalSettings.from_dict({"duplicates": "all"})
 
 
+def tatoeba_accuracy(english: np.ndarray, foreign: np.ndarray) -> float:
+    """Tatoeba's accuracy as the retrieval family scores a table (English `target`, foreign `source`) whose
+    sentence vectors are these, checked against its per-sentence predictions."""
+    table = pd.DataFrame({"source": [f"foreign {i}" for i in range(len(foreign))],
+                          "target": [f"english {i}" for i in range(len(english))]})
+    vectors = dict(zip(table["source"], foreign, strict=True)) | dict(zip(table["target"], english, strict=True))
+    rows, predictions = family("retrieval").evaluate("nearest", {"validation": table},
+                                                     lambda texts: np.stack([vectors[t] for t in texts]),
+                                                     RetrievalSettings())
+    assert [{k: r[k] for k in ("split", "metric", "n_examples")} for r in rows] == [
+        {"split": "validation", "metric": "accuracy", "n_examples": len(table)}]
+    found = nearest(english, foreign)
+    assert [p["prediction"] for p in predictions] == [str(j) for j in found]
+    assert [p["gold"] for p in predictions] == [p["id"] for p in predictions] == [str(i) for i in range(len(table))]
+    assert [p["score"] for p in predictions] == [100.0 * (j == i) for i, j in enumerate(found)]
+    assert np.mean([p["score"] for p in predictions]) == pytest.approx(rows[0]["value"])
+    return rows[0]["value"]
+
+
 def test_tatoeba_accuracy_cosine_nearest_neighbour():
     source = np.array([[10.0, 0.0], [0.0, 1.0], [1.0, 0.05]])
     target = np.array([[1.0, 0.1], [10.0, 100.0], [1.0, 0.2]])
@@ -126,6 +147,7 @@ def test_tatoeba_accuracy_cosine_nearest_neighbour():
     # source 2 (angle 2.9 deg): cos to t0 (5.7 deg) = cos(2.8 deg) = 0.9988, to t2 (11.3 deg) =
     #   cos(8.5 deg) = 0.989 -> t0, wrong
     assert tatoeba_accuracy(source, target) == pytest.approx(200 / 3)
+    assert nearest(source, target).tolist() == [0, 1, 0]
     assert tatoeba_accuracy(target, target) == pytest.approx(100.0)
 
 
@@ -182,6 +204,7 @@ def test_tatoeba_ties_go_to_the_lowest_index():
     foreign = np.stack([a, a, b, c, d])
     english = np.stack([a, b + 0.1 * a, b, c, d])
     assert tatoeba_accuracy(english, foreign) == pytest.approx(80.0)
+    assert nearest(english, foreign).tolist() == [0, 2, 2, 3, 4]
 
 
 def test_neighbours_of_duplicated_vectors_rank_by_lowest_index(monkeypatch):

@@ -87,14 +87,16 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def trainer(work: Path, state: Path) -> int | None:
-    """The process id of the running trainer that keeps its state in `state` under `work` (the oldest
-    such process: a child it forks has the same command line for a moment)."""
+def trainer(work: Path, job: tuple[str, ...]) -> int | None:
+    """The process id of the running trainer of `job` (the arguments that name it, e.g. `train target none
+    pawsx`) under `work` (the oldest such process: a child it forks has the same command line for a moment)."""
     found = {}
+    wanted = [w.encode() for w in job]
     for proc in Path("/proc").iterdir():
         try:
-            if str(state).encode() in (proc / "cmdline").read_bytes().split(b"\0") and \
-                    os.readlink(proc / "cwd") == str(work):
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            named = any(args[i:i + len(wanted)] == wanted for i in range(len(args)))
+            if named and b"xstilts" in args and os.readlink(proc / "cwd") == str(work):
                 found[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[19])
         except OSError:  # not a process, or gone
             continue
@@ -130,7 +132,6 @@ class Cluster:
         dump = subprocess.run(["bash", "-c", f"source {state / 'env.sh'} && env -0"], check=True,
                               capture_output=True, text=True).stdout
         self.env = dict(line.split("=", 1) for line in dump.split("\0") if "=" in line)
-        self.env["PATH"] = f"{BIN}{os.pathsep}{self.env['PATH']}"  # rules call `xstilts`
 
     def run(self, *cmd: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
         done = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env or self.env, capture_output=True, text=True,
@@ -264,8 +265,8 @@ def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
     seen: dict[str, Any] = {"before": grid.snapshot(), "scores_before": grid.scores("none", "pawsx")}
     known = set(grid.slurm_jobs())
     start = time.perf_counter()
-    rerun = subprocess.Popen([BIN / "xstilts", "rerun", "none", "pawsx", "--profile", "slurm",
-                              "--results", "results", *grid.args()], cwd=ROOT, env=grid.env,
+    rerun = subprocess.Popen([BIN / "xstilts", "rerun", "none", "pawsx", "--profile", "slurm", *grid.args()],
+                             cwd=ROOT, env=grid.env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def next_training_job() -> str:
@@ -290,7 +291,7 @@ def interrupted_rerun(grid: Workdir) -> dict[str, Any]:
         #    waits for it, as if its training were long. It saves its state and exits 75; Snakemake retries.
         first = next_training_job()
         wait_for("resumable state", (work / CELL_STATE / "state.pt").is_file)
-        pid = wait_for("the trainer's process", lambda: trainer(work, CELL_STATE))
+        pid = wait_for("the trainer's process", lambda: trainer(work, ("train", "target", "none", "pawsx")))
         os.kill(pid, signal.SIGSTOP)
         cluster.run("scontrol", "update", f"JobId={first}", "TimeLimit=2")
         wait_for("the pre-timeout SIGTERM", lambda: not held(pid), timeout=90)

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.grids import make_grid, overlay
 from xstilts.cli import main
+from xstilts.config import ConfigError
 from xstilts.grid import Grid
-from xstilts.results_io import scores_path, write_scores
+from xstilts.results_io import write_scores
 from xstilts.status import (
-    evaluate_job,
     grid_status,
     hours_unit,
-    intermediate_job,
     log_seconds,
-    make_grid,
     render_status,
+    rerun_command,
     status_matrix,
-    target_job,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +26,9 @@ H100 = "NVIDIA H100 80GB HBM3"
 TRACEBACK = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom\n"
 
 
-def _scores(results: Path, row: str, target: str, *, wall: float, device: str) -> None:
+def _scores(grid: Grid, row: str, target: str, *, wall: float, device: str) -> None:
     rows = [{"language": "en", "split": "test", "metric": "accuracy", "value": 50.0, "n_examples": 4}]
-    write_scores(rows, scores_path(results, row, target, 1), model="m", steps=3, wall_seconds=wall, device=device,
+    write_scores(rows, grid.layout.scores(row, target, 1), model="m", steps=3, wall_seconds=wall, device=device,
                  run_facts={})
 
 
@@ -48,14 +47,14 @@ def grid(tmp_path: Path) -> Grid:
     training, 1800 s, is shared with mlqa), mlqa failed in evaluation, tatoeba never started.
     mnli: its phase-(ii) training has resumable state, so every mnli cell is running."""
     g = make_grid(tmp_path / "results", ["none", "mnli"], ["xnli", "xquad", "mlqa", "tatoeba"], [1])
-    _scores(g.results, "none", "xnli", wall=360, device=H100)
-    _log(target_job(g, "none", "mnli", 1).log, _summary(720))
-    Path(target_job(g, "none", "mnli", 1).output).mkdir(parents=True)
-    _scores(g.results, "none", "xquad", wall=36, device=H100)
-    _log(target_job(g, "none", "squad", 1).log, _summary(1800))
-    Path(target_job(g, "none", "squad", 1).output).mkdir(parents=True)
-    _log(evaluate_job(g, "none", "mlqa", 1).log, TRACEBACK)
-    intermediate_job(g, "mnli", 1).state_dir.mkdir(parents=True)
+    _scores(g, "none", "xnli", wall=360, device=H100)
+    _log(g.train_target("none", "mnli", 1).log, _summary(720))
+    g.train_target("none", "mnli", 1).out.mkdir(parents=True)
+    _scores(g, "none", "xquad", wall=36, device=H100)
+    _log(g.train_target("none", "squad", 1).log, _summary(1800))
+    g.train_target("none", "squad", 1).out.mkdir(parents=True)
+    _log(g.evaluate("none", "mlqa", 1).log, TRACEBACK)
+    g.train_intermediate("mnli", 1).state.mkdir(parents=True)
     return g
 
 
@@ -90,11 +89,11 @@ def test_rendered_status(grid: Grid) -> None:
 
 def test_failed_upstream_training_fails_the_row_and_phase_ii_hours(tmp_path: Path) -> None:
     g = make_grid(tmp_path / "results", ["mnli", "sst2"], ["xnli", "tatoeba"], [1, 2])
-    _log(intermediate_job(g, "mnli", 1).log, "xstilts: error: loss is nan at step 3\n")
-    Path(intermediate_job(g, "sst2", 1).output).mkdir(parents=True)
-    _log(intermediate_job(g, "sst2", 1).log, _summary(5400))
-    _scores(g.results, "sst2", "tatoeba", wall=180, device="cpu")  # seed 1, no phase (iii)
-    _scores(g.results, "sst2", "xnli", wall=360, device=H100)
+    _log(g.train_intermediate("mnli", 1).log, "xstilts: error: loss is nan at step 3\n")
+    g.train_intermediate("sst2", 1).out.mkdir(parents=True)
+    _log(g.train_intermediate("sst2", 1).log, _summary(5400))
+    _scores(g, "sst2", "tatoeba", wall=180, device="cpu")  # seed 1, no phase (iii)
+    _scores(g, "sst2", "xnli", wall=360, device=H100)
     status = grid_status(g).set_index(["intermediate", "target", "seed"])
     assert status.loc[("mnli", "xnli", 1), "state"] == "failed" == status.loc[("mnli", "tatoeba", 1), "state"]
     assert "loss is nan" in status.loc[("mnli", "tatoeba", 1), "detail"]
@@ -114,7 +113,7 @@ def test_failed_upstream_training_fails_the_row_and_phase_ii_hours(tmp_path: Pat
 def test_cpu_only_and_empty_grids(tmp_path: Path) -> None:
     g = make_grid(tmp_path / "results", ["none"], ["tatoeba"], [1])
     assert hours_unit(grid_status(g)) == "hours: none finished yet"
-    _scores(g.results, "none", "tatoeba", wall=60, device="cpu")
+    _scores(g, "none", "tatoeba", wall=60, device="cpu")
     assert "every job ran on the CPU (no GPU-hours spent)" in hours_unit(grid_status(g))
     assert status_matrix(grid_status(g), g).loc["none", "tatoeba"] == "done 1.0m"
 
@@ -128,28 +127,65 @@ def test_log_seconds_reads_the_last_summary(tmp_path: Path) -> None:
     assert log_seconds(log) is None
 
 
-def test_log_paths_match_the_rules() -> None:
+def test_log_paths_are_the_rules() -> None:
+    """The rules take their log paths from the layout that the specs use: one place."""
     rules = "".join((ROOT / "workflow" / "rules" / f).read_text() for f in ("intermediate.smk", "target.smk"))
+    for pattern in ('L.log("intermediate", "{row}", "seed={seed}")',
+                    'L.log("target", "{row}", "{trainset}", "seed={seed}")',
+                    'L.log("evaluate", "{row}", "{target}", "seed={seed}")'):
+        assert pattern in rules
     g = make_grid(Path("R"), ["mnli"], ["xnli"], [1])
-    for job, pattern in [
-        (intermediate_job(g, "mnli", 1), "logs/intermediate/{{row}}/seed={{seed}}.log"),
-        (target_job(g, "mnli", "mnli", 1), "logs/target/{{row}}/{{trainset}}/seed={{seed}}.log"),
-        (evaluate_job(g, "mnli", "xnli", 1), "logs/evaluate/{{row}}/{{target}}/seed={{seed}}.log"),
-    ]:
-        assert f'f"{{R}}/{pattern}"' in rules
-        filled = pattern.replace("{{row}}", "mnli").replace("{{trainset}}", "mnli").replace("{{target}}", "xnli")
-        assert job.log.as_posix() == "R/" + filled.replace("{{seed}}", "1")
+    assert g.train_intermediate("mnli", 1).log.as_posix() == "R/logs/intermediate/mnli/seed=1.log"
+    assert g.train_target("mnli", "mnli", 1).log.as_posix() == "R/logs/target/mnli/mnli/seed=1.log"
+    assert g.evaluate("mnli", "xnli", 1).log.as_posix() == "R/logs/evaluate/mnli/xnli/seed=1.log"
 
 
 def test_unknown_row_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="nope"):
+    with pytest.raises(ConfigError, match="nope"):
         make_grid(tmp_path, ["none", "nope"], ["xnli"], [1])
 
 
 def test_status_command(grid: Grid, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "c.yaml"
-    config.write_text(f"model: m\nresults: {grid.results}\nrows: [none, mnli]\nseeds: [1]\n"
-                      "targets: [xnli, xquad, mlqa, tatoeba]\ntraining: {defaults: {}}\n")
-    assert main(["status", "--configfile", str(config)]) == 0
+    files = overlay(tmp_path / "c.yaml", grid.layout.root, ["none", "mnli"], ["xnli", "xquad", "mlqa", "tatoeba"])
+    assert main(["status", "--configfile", *files]) == 0
     out = capsys.readouterr().out
     assert out == render_status(grid_status(grid), grid)
+
+
+def test_a_damaged_scores_file_is_a_corrupt_cell_named_with_its_redo(grid: Grid, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A truncated scores.parquet in a finished grid (a full disk, a bad copy): `status` and `aggregate`
+    go on; the cell is `corrupt`, named with the command that redoes it; nothing else changes."""
+    path = grid.layout.scores("none", "xnli", 1)
+    path.write_bytes(path.read_bytes()[:64])
+    status = grid_status(grid).set_index(["intermediate", "target"])
+    assert status.loc[("none", "xnli"), "state"] == "corrupt"
+    assert "unreadable" in status.loc[("none", "xnli"), "detail"]
+    assert "xstilts rerun none xnli --seed 1" in status.loc[("none", "xnli"), "detail"]
+    assert status.loc[("none", "xquad"), "state"] == "done"
+    files = overlay(tmp_path / "c.yaml", grid.layout.root, ["none", "mnli"], ["xnli", "xquad", "mlqa", "tatoeba"])
+    assert main(["status", "--configfile", *files]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("8 cells: 1 done, 4 running, 1 failed, 1 corrupt, 1 missing")
+    assert "corrupt:\n  none / xnli / seed 1: " in out
+    assert main(["aggregate", "--configfile", *files]) == 0
+    readme = grid.layout.readme.read_text()
+    assert "1 corrupt" in readme and "xstilts rerun none xnli --seed 1" in readme
+    assert '<td class="state-corrupt">corrupt</td>' in grid.layout.report.read_text()
+    # a damaged manifest makes its checkpoint corrupt too; the redo then includes phase (ii)
+    encoder = grid.train_intermediate("mnli", 1).out
+    encoder.mkdir(parents=True)
+    (encoder / "manifest.parquet").write_bytes(b"PAR1 truncated")
+    status = grid_status(grid).set_index(["intermediate", "target"])
+    assert status.loc[("mnli", "tatoeba"), "state"] == "corrupt"
+    assert status.loc[("mnli", "tatoeba"), "detail"].endswith("xstilts rerun mnli tatoeba --seed 1 --intermediate")
+
+
+def test_rerun_forces_the_cells_jobs_from_the_specs(grid: Grid) -> None:
+    cmd = rerun_command(grid, "mnli", "xquad", 1, profiles=["profiles/demo"])
+    forced = [str(grid.layout.target_model("mnli", "squad", 1)), str(grid.layout.scores("mnli", "xquad", 1))]
+    assert cmd[-len(forced) - 1:] == ["--forcerun", *forced]
+    assert str(grid.layout.table("transfer")) in cmd
+    with_ii = rerun_command(grid, "mnli", "xquad", 1, profiles=["profiles/demo"], intermediate=True,
+                            configfiles=[Path("a.yaml")])
+    assert str(grid.layout.encoder("mnli", 1)) in with_ii and with_ii[-2:] == ["--configfile", "a.yaml"]

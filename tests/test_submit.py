@@ -9,8 +9,8 @@ import pytest
 
 from xstilts.config import load_config
 from xstilts.grid import Grid
+from xstilts.settings import JobSize
 from xstilts.submit import (
-    Step,
     SubmitError,
     parse_cells,
     plan,
@@ -30,18 +30,22 @@ def grid(tmp_path: Path) -> Grid:
 
 
 def test_job_size_is_the_phase_default_with_the_task_override(grid: Grid) -> None:
-    assert grid.job_size("train_target", "pawsx") == {"gpu": 1, "cpus_per_gpu": 8, "mem_mb": 32000, "runtime": 240}
-    assert grid.job_size("train_target", "mnli")["runtime"] == 720
-    assert grid.job_size("train_intermediate", "multitask")["mem_mb"] == 128000
+    assert grid.job_size("train_target", "pawsx") == JobSize(gpu=1, cpus_per_gpu=8, mem_mb=32000, runtime=240)
+    assert grid.job_size("train_target", "mnli").runtime == 720
+    assert grid.job_size("train_intermediate", "multitask").mem_mb == 128000
+    # the specs carry them: what a rule's resources and xstilts submit's sbatch options read
+    assert grid.train_target("none", "mnli", 1).size.runtime == 720
+    assert grid.train_intermediate("multitask", 1).size.mem_mb == 128000
+    assert grid.evaluate("none", "udpos", 1).size == JobSize(gpu=1, cpus_per_gpu=8, mem_mb=32000, runtime=120)
 
 
 def test_plan_runs_each_shared_training_once_and_skips_what_exists(grid: Grid) -> None:
     cells = parse_cells(["mnli:xnli", "mnli:xquad", "mnli:mlqa", "none:tatoeba"], grid)
     intermediate, target, evaluate = plan(grid, cells)
-    assert intermediate == [Step("train_intermediate", "mnli", "mnli", 1)]
-    assert target == [Step("train_target", "mnli", "mnli", 1), Step("train_target", "mnli", "squad", 1)]
+    assert intermediate == [grid.train_intermediate("mnli", 1)]
+    assert target == [grid.train_target("mnli", "mnli", 1), grid.train_target("mnli", "squad", 1)]
     assert len(evaluate) == 4
-    Path(grid.encoder("mnli", 1)).mkdir(parents=True)
+    grid.encoder("mnli", 1).mkdir(parents=True)
     assert plan(grid, cells)[0] == []
 
 
@@ -62,7 +66,7 @@ def test_profiles_combine_as_in_snakemake(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "workflow.yaml").write_text("set-resources:\n  train_target: {slurm_extra: \"'--signal=TERM@120'\"}\n")
     monkeypatch.chdir(tmp_path)
     assert profile_file("slurm") == tmp_path / "slurm" / "config.yaml"
-    size = {"gpu": 1, "cpus_per_gpu": 2, "mem_mb": 1000, "runtime": 10}
+    size = JobSize(gpu=1, cpus_per_gpu=2, mem_mb=1000, runtime=10)
     target = profile_resources(["slurm", tmp_path / "workflow.yaml"], "train_target")
     assert target == {"slurm_partition": "a100q", "slurm_extra": "--signal=TERM@120"}
     assert sbatch_parameters(size, target)["signal_delay_s"] == 120

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 OVERLAY = """
+results: out   # not `results`: every path under it (the demo's world and sources too) follows
 rows: [none, sst2]
 targets: [xnli, pawsx, tatoeba]
 languages:
@@ -34,7 +35,10 @@ def snakemake_args(work: Path) -> list[str]:
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    """The environment of a user who runs .venv/bin/snakemake without activating the environment: the jobs
+    and the Snakefile's hooks reach the package through the interpreter that runs the workflow."""
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p).resolve() != BIN.resolve())
+    return {**os.environ, "PATH": path}
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -53,7 +57,8 @@ def small_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("grid")
     (work / "overlay.yaml").write_text(OVERLAY)
     run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work)])
-    return work / "results"
+    assert not (work / "results").exists()  # nothing went to the default folder
+    return work / "out"
 
 
 def test_small_grid_fills_every_cell_and_table(small_grid: Path) -> None:
@@ -111,10 +116,10 @@ def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path
     work = tmp_path_factory.mktemp("again")
     (work / "overlay.yaml").write_text(OVERLAY)
     run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work)])
-    first, second = (pd.read_parquet(r / "scores")[[*SCORE_KEYS, "value"]] for r in (small_grid, work / "results"))
+    first, second = (pd.read_parquet(r / "scores")[[*SCORE_KEYS, "value"]] for r in (small_grid, work / "out"))
     pd.testing.assert_frame_equal(first.sort_values(SCORE_KEYS, ignore_index=True),
                                   second.sort_values(SCORE_KEYS, ignore_index=True), check_exact=True)
-    before, after = weights(small_grid), weights(work / "results")
+    before, after = weights(small_grid), weights(work / "out")
     # base model and tokenizer, sst2's phase-(ii) encoder, 4 phase-(iii) models with their heads
     assert len(before) == 1 + 1 + 1 + 4 * 2 and before.keys() == after.keys()
     assert [name for name in before if before[name] != after[name]] == []
@@ -124,8 +129,7 @@ def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Pat
     before = snapshot(small_grid)
     values_before = pd.read_parquet(small_grid / "scores")
     work = small_grid.parent
-    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", "--results", "results",
-         *snakemake_args(work)])
+    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", *snakemake_args(work)])
     after = snapshot(small_grid)
     changed = {p for p in before if after.get(p) != before[p]}
     cell = "scores/intermediate=sst2/target=xnli/seed=1/scores.parquet"

@@ -29,7 +29,10 @@ def _grid(a: argparse.Namespace) -> Any:
 
 def _spec(a: argparse.Namespace, rule: str, **identity: Any) -> Any:
     """The job's spec from the grid; printed and None with --show."""
-    spec = _grid(a).spec(rule, **identity)
+    return _show(a, _grid(a).spec(rule, **identity))
+
+
+def _show(a: argparse.Namespace, spec: Any) -> Any:
     if a.show:
         print(json.dumps(spec.to_json(), indent=1, sort_keys=True))
         return None
@@ -98,10 +101,11 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(a: argparse.Namespace) -> None:
-    if spec := _spec(a, "aggregate"):
+    grid = _grid(a)
+    if _show(a, grid.aggregate()):
         from xstilts.report import aggregate
 
-        print("\n".join(str(p) for p in aggregate(spec)))
+        print("\n".join(str(p) for p in aggregate(grid)))
 
 
 def cmd_status(a: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ from xstilts.catalogue import (
     UNTRAINED_ROW,
     target_trainsets,
 )
+from xstilts.config import ConfigError
 from xstilts.layout import Layout
 from xstilts.settings import HParams, JobSize, MLMSettings, RetrievalSettings, Sampling
 from xstilts.specs import (
@@ -156,7 +157,16 @@ class Grid:
 
     # --- job specs -------------------------------------------------------------------------------
     def spec(self, rule: str, **wildcards: str | int) -> Spec:
-        """The spec of a rule's job, from the rule's wildcards (what a rule passes is its identity)."""
+        """The spec of a rule's job, from the rule's wildcards (what a rule passes is its identity); a
+        name that is not in this grid is refused, naming what is."""
+        allowed = {"row": self.trained_rows if rule == "train_intermediate" else self.rows,
+                   "target": self.targets, "trainset": self.trainsets, "dataset": self.datasets,
+                   "seed": self.seeds}
+        for key, value in wildcards.items():
+            choices = allowed[key]
+            if (int(value) if key == "seed" else value) not in choices:
+                raise ConfigError(f"{key} {value!r} is not in this grid ({rule}); it has: "
+                                  f"{' '.join(map(str, choices)) or 'none'}")
         return getattr(self, rule)(**wildcards)
 
     def _cached(self, spec_key: tuple[str, ...], build: Any) -> Any:

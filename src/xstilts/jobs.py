@@ -24,7 +24,6 @@ from xstilts.errors import DataError
 from xstilts.layout import MANIFEST_FILE, SPEC_FILE, TRAINING_LOG_FILE
 from xstilts.results_io import atomic_path
 from xstilts.specs import (
-    AggregateSpec,
     DemoDataSpec,
     DemoPretrainSpec,
     EvaluateSpec,
@@ -46,10 +45,9 @@ if TYPE_CHECKING:
 
 
 def run(spec: Spec) -> Any:
-    """Run one job of the grid."""
+    """Run one job of the grid (the aggregate job needs the whole grid: `report.aggregate`)."""
     runners = {DemoDataSpec: demo_data, DemoPretrainSpec: demo_pretrain, FetchModelSpec: fetch_model,
-               PrepareSpec: prepare, InitUntrainedSpec: init_untrained, TrainSpec: train, EvaluateSpec: evaluate,
-               AggregateSpec: aggregate}
+               PrepareSpec: prepare, InitUntrainedSpec: init_untrained, TrainSpec: train, EvaluateSpec: evaluate}
     return runners[type(spec)](spec)
 
 
@@ -247,8 +245,8 @@ def _checkpoint_settings(model_dir: Path) -> tuple[str, HParams]:
     spec it was trained with."""
     spec = read_spec(model_dir)
     if not isinstance(spec, TrainSpec) or spec.trainset is None:
-        raise DataError(f"{model_dir} has no {SPEC_FILE} of a phase-(iii) training (made before job specs were "
-                        "recorded?): train it again, e.g. with `xstilts rerun ROW TARGET`")
+        raise DataError(f"{model_dir / SPEC_FILE} is missing or is not a phase-(iii) training's spec (made before "
+                        "job specs were recorded?): train it again, e.g. with `xstilts rerun ROW TARGET`")
     return spec.trainset, spec.hparams[spec.trainset]
 
 
@@ -334,9 +332,3 @@ def evaluate(spec: EvaluateSpec) -> pd.DataFrame:
 def _trained_steps(model_dir: Path) -> int:
     log = model_dir / TRAINING_LOG_FILE
     return int(pd.read_parquet(log)["step"].max()) if log.is_file() else 0
-
-
-def aggregate(spec: AggregateSpec) -> list[Path]:
-    from xstilts.report import aggregate as write_all
-
-    return write_all(spec)

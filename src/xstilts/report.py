@@ -61,8 +61,8 @@ from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, INTERMEDIATE_TASKS, MU
 from xstilts.comparability import Marks, data_table
 from xstilts.grid import Grid
 from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
-from xstilts.results_io import atomic_path, collect_manifests, scan_scores, write_parquet, write_text
-from xstilts.status import STATES, counts, grid_status, status_matrix, summary_line
+from xstilts.results_io import atomic_path, collect_manifests, scan_scores, write_config, write_parquet, write_text
+from xstilts.status import STATES, counts, grid_status, problem_lines, status_matrix, summary_line
 
 LARGE_GAIN = 5.0  # points: a "large" gain (the paper's headline XTREME gain is 5.4)
 NO_GAIN = 1.0  # points: a delta below this is "no gain"
@@ -424,7 +424,7 @@ thead th { background: #eee; }
 td.missing { color: #999; }
 td.state-done, td.holds { background: #d8f0d8; }
 td.state-running { background: #fff2c0; }
-td.state-failed, td.fails { background: #f6d0d0; }
+td.state-failed, td.state-corrupt, td.fails { background: #f6d0d0; }
 td.state-missing { color: #999; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
 p.note, ul.note { font-size: 0.85em; color: #555; }
@@ -438,6 +438,7 @@ class _Page:
     title: str
     summary: str
     status: pd.DataFrame
+    problems: list[str]  # the failed and corrupt cells, each with its log or its damaged file and redo
     claims: pd.DataFrame
     transfer: pd.DataFrame
     transfer_note: str
@@ -489,7 +490,7 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
              '<a href="#delta">gains</a> · <a href="#best">best per target</a> · <a href="#targets">per target</a> · '
              '<a href="#languages">languages</a> · <a href="#data">data</a></p>',
              '<h2 id="progress">Progress</h2>', f"<p>{escape(page.summary)}</p>",
-             _html_table(page.status, _state_class),
+             _html_table(page.status, _state_class), _notes_html(page.problems),
              '<h2 id="claims">The paper\'s headline findings on this grid</h2>',
              _html_table(page.claims, _verdict_class, prose=True),
              f'<p class="note">A gain of at least {LARGE_GAIN:g} points is "large"; below {NO_GAIN:g} point is '
@@ -542,9 +543,10 @@ def render_readme(page: _Page, results: Path, tables: Path, targets: Sequence[st
 
 {page.summary}
 
-{_markdown(page.status)}
+{_markdown(page.status)}{notes_markdown(page.problems)}
 States: done (scores written), running (a log or resumable state exists, no error), failed (a job log
-shows an error and there are no scores), missing (not started). `(ii)` is the row's phase-(ii)
+shows an error and there are no scores), corrupt (a damaged or foreign file where an output should be:
+redo it with the command named), missing (not started). `(ii)` is the row's phase-(ii)
 training time. `xstilts status` prints this at any time. A run that ends with failed cells refreshes
 this page and the tables itself; by hand:
 
@@ -617,6 +619,7 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
     page = _Page(
         title="X-STILTs grid: results",
         summary=summary_line(status, grid),
+        problems=[f"{state}: {line}" for state in ("failed", "corrupt") for line in problem_lines(status, state)],
         status=status_matrix(status, grid),
         claims=_as_text(claims),
         transfer=grid_marks.relabel(mean_std_frame(transfer, tables.std)),
@@ -643,6 +646,7 @@ def aggregate(grid: Grid) -> list[Path]:
     """The aggregate job: every table, plot and the report from the cells that exist (damaged scores files
     are left out and their cells shown as corrupt), and the checkpoints' collected manifest."""
     layout = grid.layout
+    write_config(grid.config, layout.config)  # what the refresh command the README shows reads
     scores = scan_scores(layout.scores_dir)
     tables = compute_tables(scores.frame, grid.rows, grid.targets)
     paths = write_tables(tables, layout.tables)

@@ -57,7 +57,7 @@ class Spec:
     def digest(self) -> str:
         """A hash of what decides the job's outputs (its log and size left out): Snakemake's `params`,
         so a job whose settings change runs again, and only that job."""
-        settings = {k: v for k, v in self.to_json().items() if k not in ("log", "size")}
+        settings = {k: v for k, v in self.to_json().items() if k not in ("log", "job_size")}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     def write(self, folder: Path) -> None:

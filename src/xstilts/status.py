@@ -168,7 +168,8 @@ def grid_status(grid: Grid, scores: ScoresRead | None = None) -> pd.DataFrame:
             detail = f"{damage(job, scores)}; redo: {again}"
         elif state in ("failed", "running"):
             job = jobs[states.index(state)]
-            detail = f"{' '.join(job.key)}: {job.log}" + (f": {log_error(job.log)}" if state == "failed" else "")
+            stage = "intermediate" if phase_ii(job) else job.kind if isinstance(job, EvaluateSpec) else "target"
+            detail = f"{stage}: {job.log}" + (f": {log_error(job.log)}" if state == "failed" else "")
         records.append({"intermediate": row, "target": target, "seed": seed, "state": state,
                         "hours": hours, "device": str(device), "detail": detail})
     columns = ["intermediate", "target", "seed", "state", "hours", "device", "detail"]
@@ -237,10 +238,11 @@ def status_matrix(status: pd.DataFrame, grid: Grid) -> pd.DataFrame:
 
 
 def summary_line(status: pd.DataFrame, grid: Grid) -> str:
-    """E.g. "99 cells: 97 done, 1 running, 1 failed, 0 missing; 12.30h spent (hours are ...)"."""
+    """E.g. "99 cells: 97 done, 1 running, 1 failed, 0 missing; 12.30h spent (hours are ...)" (corrupt cells
+    counted when there are some)."""
     n = counts(status)
     total = status["hours"].sum() + phase_ii_hours(grid).sum()
-    states = ", ".join(f"{n[s]} {s}" for s in STATES)
+    states = ", ".join(f"{n[s]} {s}" for s in STATES if s != "corrupt" or n[s])
     return f"{len(status)} cells: {states}; {format_hours(total)} spent ({hours_unit(status)})"
 
 
@@ -250,8 +252,12 @@ def render_status(status: pd.DataFrame, grid: Grid) -> str:
     lines.append(f"{PHASE_II} = phase-(ii) training of the row (shared by its cells); "
                  "a cell's hours = its evaluation + its share of the phase-(iii) training.")
     for state in ("failed", "corrupt"):
-        cells = status[status["state"] == state]
-        if len(cells):
-            lines += ["", f"{state}:"] + [f"  {r.intermediate} / {r.target} / seed {r.seed}: {r.detail}"
-                                          for r in cells.itertuples(index=False)]
+        if problems := problem_lines(status, state):
+            lines += ["", f"{state}:", *(f"  {line}" for line in problems)]
     return "\n".join(lines) + "\n"
+
+
+def problem_lines(status: pd.DataFrame, state: State) -> list[str]:
+    """One line per cell in `state` (failed or corrupt): the cell and its detail (log, or file and redo)."""
+    cells = status[status["state"] == state]
+    return [f"{r.intermediate} / {r.target} / seed {r.seed}: {r.detail}" for r in cells.itertuples(index=False)]

@@ -13,9 +13,11 @@ rule aggregate:
         **GRID.aggregate().outputs,
     params:
         spec=spec_digest("aggregate"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     conda:
         "../../envs/xstilts.yaml"
     log:
         GRID.aggregate().log,
     shell:
-        "{XSTILTS} aggregate --configfile {CONFIG} > {log} 2>&1"
+        "{params.xstilts} aggregate --configfile {params.config} > {log} 2>&1"

@@ -12,12 +12,14 @@ rule demo_data:
         directory(GRID.demo_data().out),
     params:
         spec=spec_digest("demo_data"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     conda:
         "../../envs/xstilts.yaml"
     log:
         GRID.demo_data().log,
     shell:
-        "{XSTILTS} demo-data --configfile {CONFIG} > {log} 2>&1"
+        "{params.xstilts} demo-data --configfile {params.config} > {log} 2>&1"
 
 
 rule prepare_dataset:
@@ -27,12 +29,14 @@ rule prepare_dataset:
         L.train_data("{dataset}") / META_FILE,
     params:
         spec=spec_digest("prepare_dataset"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     conda:
         "../../envs/xstilts.yaml"
     log:
         L.log("prepare", "{dataset}"),
     shell:
-        "{XSTILTS} prepare dataset {wildcards.dataset} --configfile {CONFIG} > {log} 2>&1"
+        "{params.xstilts} prepare dataset {wildcards.dataset} --configfile {params.config} > {log} 2>&1"
 
 
 rule prepare_target:
@@ -42,9 +46,11 @@ rule prepare_target:
         L.eval_data("{target}") / META_FILE,
     params:
         spec=spec_digest("prepare_target"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     conda:
         "../../envs/xstilts.yaml"
     log:
         L.log("prepare", "{target}"),
     shell:
-        "{XSTILTS} prepare target {wildcards.target} --configfile {CONFIG} > {log} 2>&1"
+        "{params.xstilts} prepare target {wildcards.target} --configfile {params.config} > {log} 2>&1"

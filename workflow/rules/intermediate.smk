@@ -15,6 +15,8 @@ rule train_intermediate:
         directory(L.encoder("{row}", "{seed}")),
     params:
         spec=spec_digest("train_intermediate"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     threads: job_threads("train_intermediate")
     resources:
         **job_resources("train_intermediate"),
@@ -23,8 +25,8 @@ rule train_intermediate:
     log:
         L.log("intermediate", "{row}", "seed={seed}"),
     shell:
-        "OMP_NUM_THREADS={threads} exec {XSTILTS} train intermediate {wildcards.row} --seed {wildcards.seed}"
-        " --configfile {CONFIG} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} exec {params.xstilts} train intermediate {wildcards.row} --seed {wildcards.seed}"
+        " --configfile {params.config} > {log} 2>&1"
 
 
 rule init_untrained:
@@ -34,9 +36,11 @@ rule init_untrained:
         directory(L.encoder(UNTRAINED_ROW, "{seed}")),
     params:
         spec=spec_digest("init_untrained"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     conda:
         "../../envs/xstilts.yaml"
     log:
         L.log("intermediate", UNTRAINED_ROW, "seed={seed}"),
     shell:
-        "{XSTILTS} init-untrained --seed {wildcards.seed} --configfile {CONFIG} > {log} 2>&1"
+        "{params.xstilts} init-untrained --seed {wildcards.seed} --configfile {params.config} > {log} 2>&1"

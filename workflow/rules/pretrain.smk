@@ -11,12 +11,14 @@ if GRID.demo:
             directory(GRID.demo_pretrain().out),
         params:
             spec=spec_digest("demo_pretrain"),
+            xstilts=XSTILTS,
+            config=CONFIG,
         conda:
             "../../envs/xstilts.yaml"
         log:
             GRID.demo_pretrain().log,
         shell:
-            "{XSTILTS} demo-pretrain --configfile {CONFIG} > {log} 2>&1"
+            "{params.xstilts} demo-pretrain --configfile {params.config} > {log} 2>&1"
 
 elif GRID.base_model == L.base_model:
 
@@ -28,9 +30,11 @@ elif GRID.base_model == L.base_model:
             directory(GRID.fetch_model().out),
         params:
             spec=spec_digest("fetch_model"),
+            xstilts=XSTILTS,
+            config=CONFIG,
         conda:
             "../../envs/xstilts.yaml"
         log:
             GRID.fetch_model().log,
         shell:
-            "{XSTILTS} fetch-model --configfile {CONFIG} > {log} 2>&1"
+            "{params.xstilts} fetch-model --configfile {params.config} > {log} 2>&1"

@@ -9,6 +9,8 @@ rule train_target:
         directory(L.target_model("{row}", "{trainset}", "{seed}")),
     params:
         spec=spec_digest("train_target"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     threads: job_threads("train_target")
     resources:
         **job_resources("train_target"),
@@ -17,8 +19,8 @@ rule train_target:
     log:
         L.log("target", "{row}", "{trainset}", "seed={seed}"),
     shell:
-        "OMP_NUM_THREADS={threads} exec {XSTILTS} train target {wildcards.row} {wildcards.trainset}"
-        " --seed {wildcards.seed} --configfile {CONFIG} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} exec {params.xstilts} train target {wildcards.row} {wildcards.trainset}"
+        " --seed {wildcards.seed} --configfile {params.config} > {log} 2>&1"
 
 
 rule evaluate:
@@ -29,6 +31,8 @@ rule evaluate:
         predictions=L.predictions("{row}", "{target}", "{seed}"),
     params:
         spec=spec_digest("evaluate"),
+        xstilts=XSTILTS,
+        config=CONFIG,
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
@@ -37,5 +41,5 @@ rule evaluate:
     log:
         L.log("evaluate", "{row}", "{target}", "seed={seed}"),
     shell:
-        "OMP_NUM_THREADS={threads} {XSTILTS} evaluate {wildcards.row} {wildcards.target} --seed {wildcards.seed}"
-        " --configfile {CONFIG} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.xstilts} evaluate {wildcards.row} {wildcards.target} --seed {wildcards.seed}"
+        " --configfile {params.config} > {log} 2>&1"

@@ -40,7 +40,7 @@ class Retrieval(Family):
             english, foreign = vectors(df["target"].tolist()), vectors(df["source"].tolist())
             found = retrieval.nearest(english, foreign)
             hits = [100.0 * (int(j) == i) for i, j in enumerate(found)]
-            accuracy = 100.0 * float((found == np.arange(len(df))).mean())  # as `retrieval.tatoeba_accuracy`
+            accuracy = 100.0 * float((found == np.arange(len(df))).mean())
             rows.append({"split": split, "metric": "accuracy", "value": accuracy, "n_examples": len(df)})
             predictions += [{"split": split, "id": str(i), "prediction": str(int(j)), "gold": str(i), "score": hit}
                             for i, (j, hit) in enumerate(zip(found, hits, strict=True))]
