@@ -364,16 +364,15 @@ def test_unprepared_cache_names_the_data_set_and_the_command(tmp_path: Path,
 
 
 def test_training_job_without_its_cache_fails_at_once(tiny_encoder: Path, tmp_path: Path) -> None:
-    """`xstilts train` as the rule runs it (relative --data), offline, with nothing prepared."""
+    """`xstilts train` as the rule runs it (relative results folder), offline, with nothing prepared."""
     start = time.perf_counter()
-    done = subprocess.run([str(Path(sys.executable).parent / "xstilts"), "train", "--phase", "target",
-                           "--tasks", "mnli", "--init", str(tiny_encoder), "--data", "results/data/train",
-                           "--out", "out", "--state", "state", "--hparams", '{"mnli": {}}'],
-                          cwd=tmp_path, capture_output=True, text=True)
-    assert done.returncode == 2
+    (tmp_path / "grid.yaml").write_text(f"model: {tiny_encoder}\nrows: [none]\ntargets: [xnli]\n")
+    done = subprocess.run([sys.executable, "-m", "xstilts", "train", "target", "none", "mnli", "--configfile",
+                           str(ROOT / "config.yaml"), "grid.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
     assert ("data set 'mnli' is not prepared: results/data/train/mnli/meta.json is missing" in done.stderr)
     assert "`snakemake --profile profiles/local results/data/train/mnli/meta.json`" in done.stderr
-    assert time.perf_counter() - start < 60 and not (tmp_path / "out").exists()
+    assert time.perf_counter() - start < 60 and not (tmp_path / "results" / "checkpoints").exists()
 
 
 def _hub_splits() -> list:
