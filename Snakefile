@@ -1,5 +1,5 @@
 # xstilts: the X-STILTs grid as a Snakemake workflow. See README.md.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from xstilts.config import resolve_config
 
@@ -9,12 +9,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# Checked against the schema and the catalogue (a refusal: a few lines naming the key or value and its file),
-# path placeholders expanded; then Snakemake's own validation as a second guard.
+# Checked against the schema (workflow/schemas/config.schema.yaml, its settings and task names filled from the
+# package) and the catalogue, a refusal in a few lines naming the key or value and its file; path
+# placeholders expanded.
 config.update(resolve_config(config, files=["config.yaml", *workflow.overwrite_configfiles]))
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

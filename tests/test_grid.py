@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
+from jsonschema import validate
 
 from xstilts.catalogue import TARGETS
-from xstilts.config import ConfigError, resolve_config
+from xstilts.config import ConfigError, config_schema, resolve_config
 from xstilts.grid import Grid
 from xstilts.specs import from_json, read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
@@ -92,7 +91,7 @@ def test_retrieval_settings_per_target(paper: dict) -> None:
 
 def test_paper_config_is_valid(paper: dict) -> None:
     assert resolve_config(paper) == paper
-    validate(copy.deepcopy(paper), str(SCHEMA))  # Snakemake's own validation, the Snakefile's second guard
+    validate(copy.deepcopy(paper), config_schema())  # also against the filled schema by plain jsonschema
     for target, languages in paper["languages"].items():
         assert tuple(languages) == TARGETS[target].languages == tuple(Grid(paper).languages(target))
 

@@ -27,6 +27,7 @@ from xstilts.catalogue import (
     MULTITASK_ROW,
     TARGETS,
     UNTRAINED_ROW,
+    target_trainsets,
 )
 from xstilts.layout import Layout
 from xstilts.settings import (
@@ -96,13 +97,17 @@ def resolve_config(config: Mapping[str, Any], files: Sequence[Path | str] = ()) 
 
 @cache
 def config_schema() -> dict[str, Any]:
-    """The config's JSON schema: the YAML file, its settings `$defs` filled from `xstilts.settings`."""
+    """The config's JSON schema: the YAML file, its settings `$defs` filled from `xstilts.settings`, its task
+    names and local sources from the catalogue."""
     schema = yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
     schema["$defs"].update(
         hparams=dataclass_schema(HParams), retrieval_settings=dataclass_schema(RetrievalSettings),
         sampling=dataclass_schema(Sampling), optimizer=dataclass_schema(HParams, only=OPTIMIZER_FIELDS),
         mlm=dataclass_schema(MLMSettings), job_size=dataclass_schema(JobSize),
-        job_size_override=dataclass_schema(JobSize, partial=True))
+        job_size_override=dataclass_schema(JobSize, partial=True),
+        target={"enum": list(TARGETS)}, trainset={"enum": target_trainsets(list(TARGETS))})
+    local = sorted({t.local_path_key for t in [*DATASETS.values(), *TARGETS.values()] if t.local_path_key})
+    schema["properties"]["sources"]["properties"].update({key: {"$ref": "#/$defs/path"} for key in local})
     return schema
 
 
