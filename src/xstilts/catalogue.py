@@ -74,6 +74,23 @@ class HubSplit:
 
 
 @dataclass(frozen=True)
+class Typical:
+    """A task's approximate size, for `xstilts plan` before its data is prepared: examples per split (a target's:
+    per language, averaged over its languages), XLM-R tokens per example (all of its sequences: a question's
+    choices, both sides of a bitext pair; QA: its context windows), and sequences per example. Rounded figures
+    from the dataset cards and XTREME's paper; the plan says when it used them."""
+
+    train: int = 0
+    validation: int = 0
+    test: int = 0
+    tokens: int = 0
+    sequences: int = 1
+
+    def examples(self, split: str) -> int:
+        return {"train": self.train, "validation": self.validation, "dev": self.validation, "test": self.test}[split]
+
+
+@dataclass(frozen=True)
 class Dataset:
     """English training data: the hub splits behind `train` and `dev`, and how to read them."""
 
@@ -90,6 +107,7 @@ class Dataset:
     id_prefix: str | None = None
     seqeval: Seqeval = "1.2.2"  # a tagging F1's reading of tags (model selection on the dev set)
     qa_scorer: QAScorer = "squad"
+    typical: Typical = Typical()
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,7 @@ class Target:
     # Why the hub copy's numbers are not XTREME's, per language ("*": every language): what the local copy
     # (`sources.<local_path_key>`) avoids.
     hub_caveats: dict[str, str] = field(default_factory=dict)
+    typical: Typical = Typical()
 
     def source(self, language: str, split: str) -> HubSplit:
         """The hub split holding this target's data for one language."""
@@ -146,32 +165,40 @@ def _datasets() -> dict[str, Dataset]:
     anli_train = tuple(HubSplit.pinned("facebook/anli", "plain_text", f"train_r{r}") for r in (1, 2, 3))
     anli_dev = tuple(HubSplit.pinned("facebook/anli", "plain_text", f"dev_r{r}") for r in (1, 2, 3))
     entries = [
-        Dataset("anli", "pair_classification", "accuracy", "anli", anli_train, anli_dev, NLI_LABELS),
+        Dataset("anli", "pair_classification", "accuracy", "anli", anli_train, anli_dev, NLI_LABELS,
+                typical=Typical(train=162_865, validation=3_200, tokens=100)),
         # CCGbank is LDC-licensed: only a local copy (train.parquet, dev.parquet: tokens, tags).
         Dataset("ccg", "tagging", "token_accuracy", "ccg", *_one("ccgbank", None, dev="dev"),
-                local_path_key="ccg", on_hub=False),
+                local_path_key="ccg", on_hub=False, typical=Typical(train=39_604, validation=1_913, tokens=35)),
         Dataset("commonsenseqa", "multiple_choice", "accuracy", "commonsenseqa",
-                *_one("tau/commonsense_qa", None)),
+                *_one("tau/commonsense_qa", None),
+                typical=Typical(train=9_741, validation=1_221, tokens=110, sequences=5)),
         Dataset("cosmosqa", "multiple_choice", "accuracy", "cosmosqa",
-                *_one("allenai/cosmos_qa", None), local_path_key="cosmosqa"),
+                *_one("allenai/cosmos_qa", None), local_path_key="cosmosqa",
+                typical=Typical(train=25_262, validation=2_985, tokens=440, sequences=4)),
         Dataset("hellaswag", "multiple_choice", "accuracy", "hellaswag",
-                *_one("Rowan/hellaswag", None)),
+                *_one("Rowan/hellaswag", None),
+                typical=Typical(train=39_905, validation=10_042, tokens=320, sequences=4)),
         Dataset("mnli", "pair_classification", "accuracy", "glue_pair",
-                *_glue("mnli", "validation_matched"), NLI_LABELS),
+                *_glue("mnli", "validation_matched"), NLI_LABELS,
+                typical=Typical(train=392_702, validation=9_815, tokens=42)),
         Dataset("qqp", "pair_classification", "accuracy", "glue_qqp", *_glue("qqp"),
-                ("not_duplicate", "duplicate")),
-        Dataset("squad_v2", "qa", "f1", "squad", *_one("rajpurkar/squad_v2", None), qa_scorer="squad_v2"),
+                ("not_duplicate", "duplicate"), typical=Typical(train=363_846, validation=40_430, tokens=32)),
+        Dataset("squad_v2", "qa", "f1", "squad", *_one("rajpurkar/squad_v2", None), qa_scorer="squad_v2",
+                typical=Typical(train=130_319, validation=11_873, tokens=200)),
         Dataset("sst2", "classification", "accuracy", "glue_single", *_glue("sst2"),
-                ("negative", "positive")),
+                ("negative", "positive"), typical=Typical(train=67_349, validation=872, tokens=14)),
         # English training sets of the targets that are not intermediate tasks themselves.
         Dataset("pawsx", "pair_classification", "accuracy", "pawsx", *_one("google/xtreme", "PAWS-X.en"),
-                ("0", "1")),
+                ("0", "1"), typical=Typical(train=49_401, validation=2_000, tokens=55)),
         Dataset("udpos", "tagging", "f1", "udpos", *_one("google/xtreme", "udpos.English"), UPOS_TAGS,
-                seqeval="0.0.12", local_path_key="udpos"),
-        Dataset("panx", "tagging", "f1", "panx", *_one("google/xtreme", "PAN-X.en"), NER_TAGS),
-        Dataset("squad", "qa", "f1", "squad", *_one("rajpurkar/squad", None)),
+                seqeval="0.0.12", local_path_key="udpos", typical=Typical(train=20_557, validation=3_854, tokens=28)),
+        Dataset("panx", "tagging", "f1", "panx", *_one("google/xtreme", "PAN-X.en"), NER_TAGS,
+                typical=Typical(train=20_000, validation=10_000, tokens=14)),
+        Dataset("squad", "qa", "f1", "squad", *_one("rajpurkar/squad", None),
+                typical=Typical(train=87_599, validation=10_570, tokens=190)),
         Dataset("tydiqa", "qa", "f1", "squad", *_one("google/xtreme", "tydiqa"),
-                id_prefix=TYDIQA_PREFIXES["en"]),
+                id_prefix=TYDIQA_PREFIXES["en"], typical=Typical(train=3_696, validation=440, tokens=180)),
     ]  # fmt: skip
     return {d.name: d for d in entries}
 
@@ -217,27 +244,34 @@ def _target(name, family, metric, group, schema, langs: str, trainset, splits, c
 def _targets() -> dict[str, Target]:
     entries = [
         _target("xnli", "pair_classification", "accuracy", "classification", "xnli", _XNLI, "mnli",
-                ("validation", "test"), lambda _: "XNLI", labels=NLI_LABELS),
+                ("validation", "test"), lambda _: "XNLI", labels=NLI_LABELS,
+                typical=Typical(validation=2_490, test=5_010, tokens=45)),
         _target("pawsx", "pair_classification", "accuracy", "classification", "pawsx", _PAWSX, "pawsx",
-                ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
+                ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1"),
+                typical=Typical(validation=2_000, test=2_000, tokens=60)),
         _target("udpos", "tagging", "f1", "tagging", "udpos", _UDPOS, "udpos", ("validation", "test"),
                 lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS, seqeval="0.0.12", local_path_key="udpos",
                 missing={lang: ("validation",) for lang in ("kk", "th", "tl", "yo")},
                 hub_caveats={lang: f"the hub's udpos.{NAMES[lang]} mixes in {what}"
-                             for lang, what in UDPOS_HUB_OTHER_TREEBANKS.items()}),
+                             for lang, what in UDPOS_HUB_OTHER_TREEBANKS.items()},
+                typical=Typical(validation=1_300, test=1_900, tokens=30)),
         _target("panx", "tagging", "f1", "tagging", "panx", _PANX, "panx", ("validation", "test"),
-                lambda lang: f"PAN-X.{lang}", labels=NER_TAGS),
+                lambda lang: f"PAN-X.{lang}", labels=NER_TAGS,
+                typical=Typical(validation=7_000, test=7_000, tokens=16)),
         _target("xquad", "qa", "f1_em", "qa", "squad", _XQUAD, "squad", ("validation",),
-                lambda lang: f"XQuAD.{lang}"),
+                lambda lang: f"XQuAD.{lang}", typical=Typical(validation=1_190, tokens=230)),
         _target("mlqa", "qa", "f1_em", "qa", "squad", _MLQA, "squad", ("validation", "test"),
-                lambda lang: f"MLQA.{lang}.{lang}", qa_scorer="mlqa"),
+                lambda lang: f"MLQA.{lang}.{lang}", qa_scorer="mlqa",
+                typical=Typical(validation=550, test=5_250, tokens=230)),
         _target("tydiqa", "qa", "f1_em", "qa", "squad", _TYDIQA, "tydiqa", ("validation",),
-                lambda _: "tydiqa", id_prefixes={lang: TYDIQA_PREFIXES[lang] for lang in _TYDIQA.split()}),
+                lambda _: "tydiqa", id_prefixes={lang: TYDIQA_PREFIXES[lang] for lang in _TYDIQA.split()},
+                typical=Typical(validation=564, tokens=200)),
         _target("bucc", "retrieval", "f1", "retrieval", "bitext", _BUCC, None, ("validation", "test"),
                 lambda lang: f"bucc18.{lang}", local_path_key="bucc", hub_caveats={"*": BUCC_HUB_CAVEAT},
-                search="mining"),
+                search="mining", typical=Typical(validation=1_150, test=8_750, tokens=70, sequences=2)),
         _target("tatoeba", "retrieval", "accuracy", "retrieval", "bitext", _TATOEBA, None,
-                ("validation",), lambda lang: f"tatoeba.{TATOEBA_CODES[lang]}", search="nearest"),
+                ("validation",), lambda lang: f"tatoeba.{TATOEBA_CODES[lang]}", search="nearest",
+                typical=Typical(validation=1_000, tokens=30, sequences=2)),
     ]  # fmt: skip
     return {t.name: t for t in entries}
 

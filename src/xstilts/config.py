@@ -29,12 +29,15 @@ from xstilts.catalogue import (
     UNTRAINED_ROW,
     target_trainsets,
 )
+from xstilts.devices import DEVICES
 from xstilts.layout import Layout
 from xstilts.settings import (
     OPTIMIZER_FIELDS,
+    Execution,
     HParams,
     JobSize,
     MLMSettings,
+    PlanSettings,
     RetrievalSettings,
     Sampling,
     dataclass_schema,
@@ -104,8 +107,10 @@ def config_schema() -> dict[str, Any]:
         hparams=dataclass_schema(HParams), retrieval_settings=dataclass_schema(RetrievalSettings),
         sampling=dataclass_schema(Sampling), optimizer=dataclass_schema(HParams, only=OPTIMIZER_FIELDS),
         mlm=dataclass_schema(MLMSettings), job_size=dataclass_schema(JobSize),
-        job_size_override=dataclass_schema(JobSize, partial=True),
+        job_size_override=dataclass_schema(JobSize, partial=True), execution=dataclass_schema(Execution),
+        plan=dataclass_schema(PlanSettings),
         target={"enum": list(TARGETS)}, trainset={"enum": target_trainsets(list(TARGETS))})
+    schema["$defs"]["plan"]["properties"]["device"]["enum"] = list(DEVICES)
     local = sorted({t.local_path_key for t in [*DATASETS.values(), *TARGETS.values()] if t.local_path_key})
     schema["properties"]["sources"]["properties"].update({key: {"$ref": "#/$defs/path"} for key in local})
     return schema
@@ -264,11 +269,49 @@ def check_config(config: Mapping[str, Any]) -> None:
         if task not in DATASETS:
             raise _refusal(["training", "tasks"], f"unknown task {task!r}", allowed=list(DATASETS), word=task,
                            key=["training", "tasks", task])
+    for row in ((config.get("execution") or {}).get("rows") or {}):
+        if row not in known_rows:
+            raise _refusal(["execution", "rows"], f"unknown row {row!r}", allowed=known_rows, word=row,
+                           key=["execution", "rows", row])
+    _check_execution(config)
+    _check_job_sizes(config)
     repos = [*HUB_REVISIONS, *(v["translations"]["source"] for v in variants.values() if v.get("translations"))]
     for repo in (config.get("sources") or {}).get("revisions") or {}:
         if repo not in repos:
             raise _refusal(["sources", "revisions"], f"{repo!r} is no hub repo this grid reads", allowed=repos,
                            word=repo, key=["sources", "revisions", repo])
+
+
+def _check_execution(config: Mapping[str, Any]) -> None:
+    """`attention: varlen` (torch's kernel has no attention dropout) only with dropout 0 in every training."""
+    execution = config.get("execution") or {}
+    entries = [(["execution", "defaults"], execution.get("defaults") or {}),
+               *((["execution", "models", name], entry) for name, entry in (execution.get("models") or {}).items()),
+               *((["execution", "rows", name], entry) for name, entry in (execution.get("rows") or {}).items())]
+    training = config.get("training") or {}
+    dropouts = [("training.defaults", (training.get("defaults") or {}).get("dropout", HParams.dropout)),
+                *((f"training.tasks.{t}", hp["dropout"]) for t, hp in (training.get("tasks") or {}).items()
+                  if "dropout" in hp),
+                *(("multitask.optimizer", d) for d in [((config.get("multitask") or {}).get("optimizer") or {})
+                                                       .get("dropout")] if d is not None)]
+    for where, entry in entries:
+        if entry.get("attention") == "varlen":
+            for source, dropout in dropouts:
+                if dropout:
+                    raise _refusal([*where, "attention"], f"varlen attention has no attention dropout, but "
+                                   f"{source} sets dropout {dropout}",
+                                   note="set dropout: 0 there, or use flash_attention_2 (package flash-attn)")
+
+
+def _check_job_sizes(config: Mapping[str, Any]) -> None:
+    """Every job size of `resources` (a rule's default, overridden per task) is a valid `JobSize`."""
+    for rule, sizes in (config.get("resources") or {}).items():
+        for task, override in [(None, {}), *((sizes.get("tasks") or {}).items())]:
+            where = ["resources", rule, *(["tasks", task] if task else ["default"])]
+            try:
+                JobSize(**{**sizes["default"], **override})
+            except ValueError as err:
+                raise _refusal(where, str(err)) from None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from xstilts.catalogue import (
 )
 from xstilts.config import ConfigError
 from xstilts.layout import Layout
-from xstilts.settings import HParams, JobSize, MLMSettings, RetrievalSettings, Sampling
+from xstilts.settings import Execution, HParams, JobSize, MLMSettings, PlanSettings, RetrievalSettings, Sampling
 from xstilts.specs import (
     AggregateSpec,
     DemoDataSpec,
@@ -151,6 +151,18 @@ class Grid:
         sizes = (self.config.get("resources") or {}).get(rule, {})
         return JobSize(**{**sizes.get("default", {}), **sizes.get("tasks", {}).get(task, {})})
 
+    def execution(self, row: str) -> Execution:
+        """How a row's trainings compute (config `execution`): `defaults`, then the configured model's entry, then
+        the row's."""
+        execution = self.config.get("execution") or {}
+        return Execution(**{**(execution.get("defaults") or {}),
+                            **(execution.get("models") or {}).get(str(self.config["model"]), {}),
+                            **(execution.get("rows") or {}).get(row, {})})
+
+    @property
+    def plan_settings(self) -> PlanSettings:
+        return PlanSettings(**(self.config.get("plan") or {}))
+
     @property
     def deterministic(self) -> bool:
         return bool(self.config.get("deterministic"))
@@ -226,7 +238,7 @@ class Grid:
             out=self.layout.encoder(row, seed) if trainset is None else self.layout.target_model(row, trainset, seed),
             state=self.layout.state(phase, *keys), job_size=self.job_size(rule, trainset or row),
             mlm=MLMSettings(**mlm) if mlm else None, save_every=self.config.get("training", {}).get("save_every", 0),
-            deterministic=self.deterministic)
+            deterministic=self.deterministic, execution=self.execution(row))
 
     def train_intermediate(self, row: str, seed: int | str) -> TrainSpec:
         seed = int(seed)

@@ -123,6 +123,11 @@ class Layout:
         return self.root / "report.html"
 
     @property
+    def plan(self) -> Path:
+        """`xstilts plan`'s table: every job's tokens, FLOPs, memory, shards and estimated hours."""
+        return self.root / "plan.parquet"
+
+    @property
     def submitit(self) -> Path:
         """submitit's files for `xstilts submit`."""
         return self.root / "submitit"

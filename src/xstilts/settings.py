@@ -16,6 +16,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 Pooling = Literal["mean", "cls"]
 Duplicates = Literal["xtreme", "jiant"]
 SamplingMethod = Literal["proportional", "temperature", "capped"]
+Parallel = Literal["ddp", "fsdp"]
+# Attention kernels (transformers' `attn_implementation`, plus `varlen`: torch.nn.attention.varlen, registered by
+# xstilts.packing). The first three take padding-free packed batches (VARLEN_ATTENTION in xstilts.packing).
+Attention = Literal["flash_attention_2", "flash_attention_3", "varlen", "sdpa", "eager"]
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
@@ -108,22 +112,87 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class JobSize:
-    """The size of one GPU job (config `resources.<rule>`: `default` gives every key, `tasks` override some)."""
+    """The size of one GPU job (config `resources.<rule>`: `default` gives every key, `tasks` override some).
 
-    gpu: int = field(metadata={"description": "GPUs", "minimum": 0})
+    A job runs `tasks_per_node` launchers on each of its `nodes` (one, without srun, when the job has a single
+    task), each launcher `gpu / tasks_per_node` training processes (one on a CPU-only job): `processes` in all."""
+
+    gpu: int = field(metadata={"description": "GPUs per node", "minimum": 0})
     cpus_per_gpu: int = field(metadata={"description": "CPU cores per GPU (also the job's threads)", "minimum": 1})
-    mem_mb: int = field(metadata={"description": "host memory in MB", "minimum": 1})
+    mem_mb: int = field(metadata={"description": "host memory per node in MB", "minimum": 1})
     runtime: int = field(metadata={"description": "time limit in minutes", "minimum": 1})
+    nodes: int = field(default=1, metadata={
+        "description": "nodes; several: srun starts the launchers (torchrun), which meet at the first node",
+        "minimum": 1})
+    tasks_per_node: int = field(default=1, metadata={
+        "description": "launchers (SLURM tasks, one torchrun each) per node; must divide gpu", "minimum": 1})
+
+    def __post_init__(self) -> None:
+        if self.gpu % self.tasks_per_node:
+            raise ValueError(f"tasks_per_node={self.tasks_per_node} does not divide gpu={self.gpu}: every launcher "
+                             "needs the same number of GPUs")
+
+    @property
+    def tasks(self) -> int:
+        """SLURM tasks (launchers) of the job."""
+        return self.nodes * self.tasks_per_node
+
+    @property
+    def processes_per_task(self) -> int:
+        """Training processes per launcher: one per GPU, one on a CPU-only job."""
+        return max(1, self.gpu // self.tasks_per_node)
 
     @property
     def processes(self) -> int:
-        """Training processes: one per GPU (data parallel under torchrun when there are several)."""
-        return max(1, self.gpu)
+        """Training processes: one per GPU (data parallel or sharded under torchrun when there are several)."""
+        return self.tasks * self.processes_per_task
+
+    @property
+    def gpus(self) -> int:
+        """GPUs of the whole job."""
+        return self.gpu * self.nodes
 
     @property
     def threads(self) -> int:
-        """The job's CPU threads: cpus_per_gpu per process."""
-        return self.cpus_per_gpu * self.processes
+        """A node's CPU threads: cpus_per_gpu per process."""
+        return self.cpus_per_gpu * self.tasks_per_node * self.processes_per_task
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a training job computes (config `execution`: `defaults`, then the model's entry under `models`, then
+    the row's under `rows`). Its outputs do not depend on it beyond rounding, so it is not part of a job's digest.
+    Activation checkpointing is `gradient_checkpointing` of the training settings, under either `parallel`."""
+
+    parallel: Parallel = field(default="ddp", metadata={
+        "description": "ddp: every process holds the whole model (models that fit one GPU); fsdp: parameters, "
+                       "gradients and optimiser state sharded over the job's processes (FSDP2, one unit per "
+                       "transformer layer; on GPUs bf16 compute with fp32 master weights and reductions)"})
+    cpu_offload: bool = field(default=False, metadata={
+        "description": "fsdp: the sharded fp32 parameters, gradients and optimiser state in host memory, the "
+                       "optimiser step on the CPU (CPUOffloadPolicy)"})
+    attention: Attention = field(default="sdpa", metadata={
+        "description": "attention kernel on GPUs (the CPU always uses sdpa): flash_attention_2/3 (package "
+                       "flash-attn) and varlen (torch's, no attention dropout) take padding-free packed batches, "
+                       "sdpa and eager length-grouped padded ones"})
+    compile: bool = field(default=False, metadata={"description": "torch.compile every transformer layer (GPUs)"})
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """What `xstilts plan` prices a grid with (config `plan`), until finished jobs measure better figures."""
+
+    device: str = field(default="H100", metadata={
+        "description": "the GPU the grid runs on (a name of xstilts.devices.DEVICES; `cpu` for the demo)"})
+    mfu: float = field(default=0.35, metadata={
+        "description": "model FLOPs utilisation assumed until finished jobs' training logs measure one",
+        "exclusiveMinimum": 0, "maximum": 1})
+    overhead_s: float = field(default=120.0, metadata={
+        "description": "seconds a job takes beyond its FLOPs (start, loading, writing), until measured", "minimum": 0})
+    gpus_per_node: int = field(default=8, metadata={
+        "description": "GPUs per node, to size the sharded jobs the plan suggests", "minimum": 1})
+    time_margin: float = field(default=1.5, metadata={
+        "description": "suggested time limit over the estimated time", "minimum": 1})
 
 
 @dataclass(frozen=True)

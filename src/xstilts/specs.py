@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from xstilts.settings import HParams, JobSize, MLMSettings, RetrievalSettings, Sampling
+from xstilts.settings import Execution, HParams, JobSize, MLMSettings, RetrievalSettings, Sampling
 
 Phase = Literal["intermediate", "target"]
 
@@ -55,9 +55,9 @@ class Spec:
 
     @property
     def digest(self) -> str:
-        """A hash of what decides the job's outputs (its log and size left out): Snakemake's `params`,
-        so a job whose settings change runs again, and only that job."""
-        settings = {k: v for k, v in self.to_json().items() if k not in ("log", "job_size")}
+        """A hash of what decides the job's outputs (its log, size and way of computing left out): Snakemake's
+        `params`, so a job whose settings change runs again, and only that job."""
+        settings = {k: v for k, v in self.to_json().items() if k not in ("log", "job_size", "execution")}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     def write(self, folder: Path) -> None:
@@ -190,7 +190,7 @@ class TrainSpec(Spec):
 
     `hparams` are each dataset's settings (batch size, epochs, lengths; defaults then the task's own);
     `optim` the run's optimiser settings (lr, warmup, accumulation, dropout, ...): a single task's own, the
-    multi-task row's section of its own (`multitask.optimizer`)."""
+    multi-task row's section of its own (`multitask.optimizer`); `execution` how it computes (ddp or fsdp, ...)."""
 
     kind: ClassVar[str] = "train"
     phase: Phase
@@ -209,6 +209,7 @@ class TrainSpec(Spec):
     mlm: MLMSettings | None = None
     save_every: int = 0
     deterministic: bool = False
+    execution: Execution = field(default_factory=Execution)
 
     @property
     def key(self) -> tuple[str, ...]:
