@@ -188,44 +188,55 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> dict[str, Any]:
 
     from xstilts import provenance, runtime
     from xstilts.families.mlm import MaskedLMHead
-    from xstilts.models import build_model, load_encoder, load_encoder_with_mlm_head, save_encoder, save_model
+    from xstilts.models import build_model, load_encoder, load_encoder_with_mlm_head, part, save_encoder, save_model
+    from xstilts.packing import implementation
+    from xstilts.training import gathered_state, transformer_layers, write_log
     from xstilts.training import train as train_loop
-    from xstilts.training import write_log
 
     start = time.perf_counter()
     dev = runtime.device(spec.deterministic)
-    optim = spec.optim
+    optim, execution = spec.optim, spec.execution
+    try:
+        attention = implementation(execution.attention, dev)
+    except RuntimeError as err:
+        raise DataError(str(err)) from None
     extra = {}
     if spec.mlm is None:
-        encoder, tokenizer = load_encoder(spec.init, optim.dropout)
+        encoder, tokenizer = load_encoder(spec.init, optim.dropout, attention)
     else:
-        encoder, lm_head, tokenizer = load_encoder_with_mlm_head(spec.init, optim.dropout)
+        encoder, lm_head, tokenizer = load_encoder_with_mlm_head(spec.init, optim.dropout, attention)
         extra["mlm"] = MaskedLMHead(lm_head, tokenizer, spec.mlm.mask_prob)
     data = [load_task(t, spec.data[t], tokenizer, spec.hparams[t]) for t in spec.tasks]
     heads = {t.name: {"family": t.family.name, "num_labels": len(t.scoring.labels)} for t in data}
     if spec.mlm is not None:
         data.append(mlm_task(spec.mlm, data, tokenizer))
     if optim.gradient_checkpointing:
-        encoder.gradient_checkpointing_enable()
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if execution.compile and dev.type == "cuda":
+        for layer in transformer_layers(encoder):
+            layer.compile(dynamic=True)
     torch.manual_seed(spec.seed)
     model = build_model(encoder, heads, dropout=optim.dropout, extra_heads=extra)
-    with runtime.process_group() as rank:
+    with runtime.process_group(always=execution.parallel == "fsdp") as rank:
         run_state = train_loop(model, tokenizer, data, optim=optim, seed=spec.seed, device=dev, state_dir=spec.state,
-                               sampling=spec.sampling, save_every=spec.save_every, stop_after=stop_after)
+                               sampling=spec.sampling, save_every=spec.save_every, stop_after=stop_after,
+                               execution=execution)
+        state = gathered_state(model)  # a sharded model's weights, gathered once (every process takes part)
         if rank == 0:  # one process writes the checkpoint
-            model.to("cpu")
+            if state is None:
+                model.to("cpu")
             with atomic_path(spec.out) as tmp:
                 tmp.mkdir(parents=True)
                 if spec.phase == "intermediate":
-                    save_encoder(model.encoder, tokenizer, tmp)
+                    save_encoder(model.encoder, tokenizer, tmp, None if state is None else part(state, "encoder."))
                 else:
-                    save_model(model, tokenizer, tmp)
+                    save_model(model, tokenizer, tmp, state)
                 write_log(run_state, tmp / TRAINING_LOG_FILE)
                 trained_on = {k: v for t in spec.tasks
                               for k, v in data_facts("train", t, read_meta(spec.data[t])).items()}
                 facts = provenance.run_facts(seed=spec.seed, deterministic=spec.deterministic,
                                              device=runtime.device_name(dev), processes=runtime.world_size(),
-                                             data=trained_on)
+                                             parallel=execution.parallel, attention=attention, data=trained_on)
                 _manifest(tmp, spec.out, phase=spec.phase, task="+".join(spec.tasks), step=run_state.best_step,
                           dev_metric=run_state.best_metric, run_facts=facts)
                 spec.write(tmp)

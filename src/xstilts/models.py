@@ -47,14 +47,16 @@ def _dropout(dropout: float | None) -> dict[str, float]:
 LOAD_SEED = 0  # weights a checkpoint lacks (an MLM checkpoint has no pooler) are drawn from this seed
 
 
-def load_encoder(path: str | Path, dropout: float | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_encoder(path: str | Path, dropout: float | None = None, attention: str = "sdpa"
+                 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """An encoder and its tokenizer from a local folder (jobs run offline) or a hub id; `dropout`
-    replaces the checkpoint's own. Weights the checkpoint lacks are initialised from LOAD_SEED, without
-    touching the caller's random state, so a loaded encoder is the same every time."""
+    replaces the checkpoint's own; `attention` is the attention kernel (`xstilts.packing.implementation`).
+    Weights the checkpoint lacks are initialised from LOAD_SEED, without touching the caller's random state,
+    so a loaded encoder is the same every time."""
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(LOAD_SEED)
-        encoder = AutoModel.from_pretrained(str(path), **_dropout(dropout))
+        encoder = AutoModel.from_pretrained(str(path), attn_implementation=attention, **_dropout(dropout))
     return encoder, tokenizer
 
 
@@ -65,11 +67,11 @@ def random_encoder(like: str | Path, seed: int) -> tuple[PreTrainedModel, PreTra
     return AutoModel.from_config(AutoConfig.from_pretrained(str(like))), AutoTokenizer.from_pretrained(str(like))
 
 
-def load_encoder_with_mlm_head(path: str | Path, dropout: float | None = None
+def load_encoder_with_mlm_head(path: str | Path, dropout: float | None = None, attention: str = "sdpa"
                                ) -> tuple[PreTrainedModel, nn.Module, PreTrainedTokenizerBase]:
     """The encoder and its pretrained MLM head from one checkpoint (the decoder stays tied to the
     encoder's embeddings); the head is whatever the masked-LM model holds beside its base model."""
-    mlm = AutoModelForMaskedLM.from_pretrained(str(path), **_dropout(dropout))
+    mlm = AutoModelForMaskedLM.from_pretrained(str(path), attn_implementation=attention, **_dropout(dropout))
     heads = [m for name, m in mlm.named_children() if name != mlm.base_model_prefix]
     if len(heads) != 1:
         raise ValueError(f"{path}: cannot tell the MLM head among {[n for n, _ in mlm.named_children()]}")
@@ -86,18 +88,27 @@ def build_model(encoder: PreTrainedModel, tasks: dict[str, dict[str, Any]], drop
     return TransferModel(encoder, {**heads, **(extra_heads or {})})
 
 
-def save_encoder(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
-    """The encoder (safetensors, config) and its tokenizer: a phase-(ii) checkpoint."""
-    encoder.save_pretrained(out, safe_serialization=True)
+def save_encoder(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path,
+                 state: dict[str, torch.Tensor] | None = None) -> None:
+    """The encoder (safetensors, config) and its tokenizer: a phase-(ii) checkpoint. `state`: its weights when
+    the module does not hold them whole (a sharded model's, gathered)."""
+    encoder.save_pretrained(out, safe_serialization=True, **({"state_dict": state} if state is not None else {}))
     tokenizer.save_pretrained(out)
 
 
-def save_model(model: TransferModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
-    """Encoder (safetensors, config, tokenizer) plus `heads.safetensors` and `heads.json`."""
-    save_encoder(model.encoder, tokenizer, out)
+def part(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The weights of a submodule (`encoder.`, `heads.`) in a whole model's, their names without the prefix."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def save_model(model: TransferModel, tokenizer: PreTrainedTokenizerBase, out: Path,
+               state: dict[str, torch.Tensor] | None = None) -> None:
+    """Encoder (safetensors, config, tokenizer) plus `heads.safetensors` and `heads.json`. `state`: the whole
+    model's weights when the module does not hold them (a sharded model's, gathered)."""
+    save_encoder(model.encoder, tokenizer, out, None if state is None else part(state, "encoder."))
     heads = {n: {"family": h.family, "num_labels": h.num_labels} for n, h in model.heads.items()}
-    state = {k: v.contiguous() for k, v in model.heads.state_dict().items()}
-    save_file(state, str(out / "heads.safetensors"))
+    weights = model.heads.state_dict() if state is None else part(state, "heads.")
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(out / "heads.safetensors"))
     (out / "heads.json").write_text(json.dumps(heads, indent=1))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 
 import torch
@@ -27,11 +28,17 @@ def device(deterministic: bool = False) -> torch.device:
 
 
 @contextlib.contextmanager
-def process_group() -> Iterator[int]:
-    """Joins the processes torchrun started (NCCL on GPUs, gloo on the CPU); yields this one's rank."""
-    if world_size() == 1:
+def process_group(always: bool = False) -> Iterator[int]:
+    """Joins the processes torchrun started (NCCL on GPUs, gloo on the CPU); yields this one's rank. A single
+    process joins a group of its own only when `always` (sharding needs one)."""
+    if world_size() == 1 and not always:
         yield 0
         return
+    if "MASTER_ADDR" not in os.environ:  # one process, not started by torchrun
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
         yield dist.get_rank()

@@ -47,9 +47,11 @@ class Head(nn.Module):
 
     family: ClassVar[str]
 
-    def encode(self, encoder: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The encoder's last hidden states for this head's inputs."""
-        return encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    def encode(self, encoder: PreTrainedModel, batch: dict[str, Any]) -> torch.Tensor:
+        """The encoder's last hidden states for this head's inputs (padding-free when the batch is packed)."""
+        from xstilts.packing import encode
+
+        return encode(encoder, batch["input_ids"], batch["attention_mask"], batch.get("packing"))
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The batch as this head reads it (the MLM head masks its inputs here)."""

@@ -12,6 +12,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from xstilts.families import Head
 from xstilts.families.classification import Classification, ClassificationHead
 from xstilts.features import Features, padded
+from xstilts.packing import encode
 
 
 class MultipleChoiceHead(ClassificationHead):
@@ -23,10 +24,10 @@ class MultipleChoiceHead(ClassificationHead):
         super().__init__(hidden, 1, dropout)
         self.num_labels = num_labels
 
-    def encode(self, encoder: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(batch, choices, length) inputs read as batch x choices sequences."""
+    def encode(self, encoder: PreTrainedModel, batch: dict[str, Any]) -> torch.Tensor:
+        """(batch, choices, length) inputs read as batch x choices sequences (a packing's rows are the same)."""
         ids, mask = batch["input_ids"].flatten(0, 1), batch["attention_mask"].flatten(0, 1)
-        return encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        return encode(encoder, ids, mask, batch.get("packing"))
 
     def forward(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[Any, Any]:
         logits = self.logits(hidden).view(batch["input_ids"].shape[:2])
