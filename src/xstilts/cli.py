@@ -81,10 +81,14 @@ def cmd_train(a: argparse.Namespace) -> int | None:
     spec = _spec(a, f"train_{a.phase}", **identity)
     if spec is None:
         return None
-    if spec.size.processes > 1 and "LOCAL_RANK" not in os.environ:  # one process per GPU: under torchrun
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc-per-node={spec.size.processes}", "-m", "xstilts", *a.argv]
-        return subprocess.call(cmd)
+    from xstilts.launch import next_command
+
+    try:  # srun for a job of several tasks, torchrun for several processes (xstilts.launch)
+        cmd = next_command(spec.size, os.environ, a.argv)
+    except (RuntimeError, ValueError) as err:
+        raise SystemExit(f"xstilts train: {err}") from None
+    if cmd:  # this process becomes it: SLURM's signals reach it, its exit is the job's
+        os.execvp(cmd[0], cmd)
     from xstilts.jobs import train
 
     summary = train(spec, stop_after=a.stop_after)

@@ -304,14 +304,18 @@ def _check_execution(config: Mapping[str, Any]) -> None:
 
 
 def _check_job_sizes(config: Mapping[str, Any]) -> None:
-    """Every job size of `resources` (a rule's default, overridden per task) is a valid `JobSize`."""
+    """Every job size of `resources` (a rule's default, overridden per task) is a valid `JobSize`; an evaluation
+    is one process."""
     for rule, sizes in (config.get("resources") or {}).items():
         for task, override in [(None, {}), *((sizes.get("tasks") or {}).items())]:
             where = ["resources", rule, *(["tasks", task] if task else ["default"])]
             try:
-                JobSize(**{**sizes["default"], **override})
+                size = JobSize(**{**sizes["default"], **override})
             except ValueError as err:
                 raise _refusal(where, str(err)) from None
+            if rule == "evaluate" and size.processes > 1:
+                raise _refusal(where, f"an evaluation runs one process, not {size.processes}",
+                               note="evaluate: gpu 1 (or 0), nodes 1, tasks_per_node 1")
 
 
 # --------------------------------------------------------------------------------------------------

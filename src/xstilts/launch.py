@@ -1,11 +1,11 @@
 """How a training job's processes start: torchrun on one node, one torchrun per SLURM task across nodes.
 
-A job of one task (`JobSize.tasks == 1`) with several processes relaunches itself under `torchrun --standalone`.
-A job of several tasks is started by `srun` (the rule's `launcher` prefix, or submitit's tasks), one launcher
-per task; each relaunches itself as a torchrun agent that meets the others in a c10d rendezvous at the first
-host of `SLURM_JOB_NODELIST`, on a port derived from the job id, with the job id as the rendezvous id (a
-requeued job keeps its id and meets again). Everything here is a pure function of a job size and SLURM's
-environment; no torch.
+`xstilts train` replaces itself step by step (`next_command`): a job of several tasks (`JobSize.tasks`) runs
+`srun`, one task per launcher (submitit starts its tasks itself); in each task, or in a job of one task with
+several processes, it becomes a torchrun agent; torchrun's workers train. Agents of several tasks meet in a
+c10d rendezvous at the first host of `SLURM_JOB_NODELIST`, on a port derived from the job id, with the job id as
+the rendezvous id (a requeued job keeps its id and meets again). SLURM's signals reach every process of the
+step: every worker saves its shard. Everything here is a pure function of a job size and SLURM's environment.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from xstilts.settings import JobSize
 SIGNAL_LEAD_S = 300
 # Rendezvous ports: PORT_BASE + job id modulo PORT_SPAN, below Linux's ephemeral ports (32768 and up).
 PORT_BASE, PORT_SPAN = 15000, 15000
+IN_SRUN = "XSTILTS_SRUN"  # set for the tasks that `xstilts train` started with srun
+# The resources a GPU rule gives the Snakemake SLURM plugin (`slurm_resources`).
+SLURM_RESOURCES = ("gpu", "cpus_per_gpu", "mem_mb", "runtime", "nodes", "tasks", "tasks_per_gpu", "mpi",
+                   "cpus_per_task")
 
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
 
@@ -109,26 +113,33 @@ def torchrun_args(size: JobSize, rendezvous: Rendezvous | None) -> list[str]:
             f"--rdzv-id={rendezvous.run_id}", f"--rdzv-conf=is_host={int(rendezvous.is_host)}", *common]
 
 
-def torchrun_command(size: JobSize, env: Mapping[str, str], argv: Sequence[str]) -> list[str]:
-    """The command that runs `python -m xstilts ARGV` as this launcher's share of the job's processes."""
-    rendezvous = slurm_rendezvous(env) if size.tasks > 1 else None
-    return [sys.executable, "-m", "torch.distributed.run", *torchrun_args(size, rendezvous), "-m", "xstilts", *argv]
+def srun_command(size: JobSize, argv: Sequence[str]) -> list[str]:
+    """`srun` starting `python -m xstilts ARGV` once per task of a job of several tasks, each task bound to its
+    GPUs and CPUs; a failed task ends them all."""
+    gpus = [f"--gpus-per-task={size.gpu // size.tasks_per_node}"] if size.gpu else []
+    return ["srun", f"--nodes={size.nodes}", f"--ntasks={size.tasks}", f"--ntasks-per-node={size.tasks_per_node}",
+            f"--cpus-per-task={size.cpus_per_gpu * size.processes_per_task}", *gpus, "--kill-on-bad-exit=1",
+            f"--export=ALL,{IN_SRUN}=1", sys.executable, "-m", "xstilts", *argv]
 
 
-def srun_prefix(size: JobSize) -> str:
-    """What a rule puts before its command to start a job's launchers: `srun` with one task per launcher (each
-    bound to its GPUs), or nothing for a job of one task."""
-    if size.tasks == 1:
-        return ""
-    gpus = f" --gpus-per-task={size.gpu // size.tasks_per_node}" if size.gpu else ""
-    return (f"srun --nodes={size.nodes} --ntasks={size.tasks} --ntasks-per-node={size.tasks_per_node}"
-            f" --cpus-per-task={size.cpus_per_gpu * size.processes_per_task}{gpus} --kill-on-bad-exit=1 ")
+def next_command(size: JobSize, env: Mapping[str, str], argv: Sequence[str]) -> list[str] | None:
+    """What `xstilts ARGV` (a training of this size) becomes next: srun for a job of several tasks not yet
+    started by it, torchrun where this process is to start several workers, None where it trains itself."""
+    if "LOCAL_RANK" in env:  # a torchrun worker
+        return None
+    if size.tasks > 1 and IN_SRUN not in env:
+        return srun_command(size, argv)
+    if size.processes > 1:
+        rendezvous = slurm_rendezvous(env) if size.tasks > 1 else None
+        return [sys.executable, "-m", "torch.distributed.run", *torchrun_args(size, rendezvous), "-m", "xstilts",
+                *argv]
+    return None
 
 
 def slurm_resources(size: JobSize) -> dict[str, Any]:
-    """The resources a rule gives the Snakemake SLURM plugin for a job of this size: GPUs (the whole job's),
-    CPUs per GPU, memory per node, minutes; for several tasks also nodes, tasks, and `mpi` (the plugin then
-    runs the rule's command as it is, whose srun starts the tasks, and asks for --ntasks; `tasks_per_gpu: 0`
+    """The resources (SLURM_RESOURCES) a rule gives the Snakemake SLURM plugin for a job of this size: GPUs (the
+    whole job's), CPUs per GPU, memory per node, minutes; for several tasks also nodes, tasks, and `mpi` (the
+    plugin then runs the rule's command without its own `srun -n1`, and asks for --ntasks; `tasks_per_gpu: 0`
     keeps it from reading the tasks as --ntasks-per-gpu). None: not passed (Snakemake drops it)."""
     several = size.tasks > 1
     return {"gpu": size.gpus, "cpus_per_gpu": size.cpus_per_gpu, "mem_mb": size.mem_mb, "runtime": size.runtime,

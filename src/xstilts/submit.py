@@ -14,12 +14,15 @@ arrays, each waiting for the one before (afterok); a training shared by several 
 job whose output exists is not submitted. Each task is a `submitit.helpers.Checkpointable`: on the
 signal before the time limit (or on preemption) the trainer saves its state at the next step, submitit
 requeues the task, and the requeued task resumes from that state (`results/state/`), exactly.
-A task runs one training process: a job size with several GPUs trains data-parallel only under Snakemake.
+A training of several processes runs as the Snakemake rules run it (`xstilts.launch`): one SLURM task per
+launcher (`nodes` x `tasks_per_node`), each a torchrun agent in this process (`elastic_launch`) whose workers
+meet the other tasks' in a c10d rendezvous; on the signal every worker saves its shard, then the job is requeued.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import signal
 from collections.abc import Mapping, Sequence
@@ -32,12 +35,12 @@ import submitit
 import yaml
 
 from xstilts.grid import Cell, Grid
+from xstilts.launch import SIGNAL_LEAD_S, slurm_rendezvous
 from xstilts.settings import JobSize
-from xstilts.specs import EvaluateSpec, InitUntrainedSpec, TrainSpec
+from xstilts.specs import EvaluateSpec, InitUntrainedSpec, TrainSpec, from_json
 from xstilts.status import output
 
 STAGES = ("train_intermediate", "train_target", "evaluate")
-SIGNAL_LEAD_S = 300  # seconds before the time limit, unless the profile's slurm_extra says otherwise
 WORKFLOW_PROFILE = Path("profiles/default")  # the workflow's own settings, which Snakemake adds to every run
 
 
@@ -111,21 +114,53 @@ def prepared_inputs(grid: Grid, cells: Sequence[Cell]) -> list[str]:
 class GridJob(submitit.helpers.Checkpointable):
     """What each array task runs. submitit's own signal is USR1 (see `sbatch_parameters`): before and
     after training its handler checkpoints (the same call again) and requeues at once; during training
-    the trainer takes USR1 and TERM over, saves its state at the next step and raises `Preempted`, and
-    then submitit's handler requeues."""
+    the trainer takes USR1 and TERM over, saves its state at the next step and raises `Preempted` (a
+    training of several processes: this task's torchrun agent waits for its workers to save), and then
+    submitit's handler requeues."""
 
     def __call__(self, spec: TrainSpec | EvaluateSpec) -> str:
+        from torch.distributed.elastic.multiprocessing import SignalException
+
         from xstilts.errors import Preempted
         from xstilts.jobs import run
 
         requeue = signal.getsignal(signal.SIGUSR1)  # submitit's checkpoint-and-requeue handler
         try:
-            run(spec)
+            if isinstance(spec, TrainSpec) and spec.size.processes > 1:
+                if "preempted" in _launch(spec).values():
+                    raise Preempted(f"{' '.join(spec.key)}: state saved")
+            else:
+                run(spec)
             return str(output(spec))
-        except Preempted:
+        except (Preempted, SignalException):
             if callable(requeue):
                 requeue(signal.SIGUSR1, None)  # requeues and exits
             raise
+
+
+def _launch(spec: TrainSpec) -> dict[int, str]:
+    """This task's torchrun agent, its workers training `spec` with the job's other tasks' (the rendezvous of
+    `xstilts.launch`); each worker's outcome."""
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    meet = slurm_rendezvous(os.environ)
+    config = LaunchConfig(min_nodes=meet.agents, max_nodes=meet.agents, nproc_per_node=spec.size.processes_per_task,
+                          run_id=meet.run_id, rdzv_backend="c10d", rdzv_endpoint=meet.endpoint,
+                          rdzv_configs={"is_host": meet.is_host}, max_restarts=0,
+                          signals_to_handle="SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", shutdown_timeout=SIGNAL_LEAD_S)
+    return elastic_launch(config, _train_worker)(spec.to_json())
+
+
+def _train_worker(spec: dict[str, Any]) -> str:
+    """One worker of a training of several processes: "done", or "preempted" when it saved its state."""
+    from xstilts.errors import Preempted
+    from xstilts.jobs import train
+
+    try:
+        train(from_json(spec))
+    except Preempted:
+        return "preempted"
+    return "done"
 
 
 def sbatch_parameters(size: JobSize, profile: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,11 +169,12 @@ def sbatch_parameters(size: JobSize, profile: Mapping[str, Any]) -> dict[str, An
     -A), the requeue flag and the signal before the time limit."""
     lead = re.search(r"--signal=(?:\w+:)?\w+@(\d+)", str(profile.get("slurm_extra", "")))
     delay = int(lead.group(1)) if lead else SIGNAL_LEAD_S
-    gpus = size.gpu
     extra: dict[str, Any] = {"cpus_per_gpu": size.cpus_per_gpu, "signal": f"USR1@{delay}", "requeue": True,
                              "kill_on_invalid_dep": "yes"}
+    # one task: --gpus (as the Snakemake plugin asks); several: each task's own (--gpus-per-task)
+    gpus, option = (size.gpu, "gpus") if size.tasks == 1 else (size.gpu // size.tasks_per_node, "gpus_per_task")
     if gpus:
-        extra["gpus"] = f"{profile['gpu_model']}:{gpus}" if profile.get("gpu_model") else gpus
+        extra[option] = f"{profile['gpu_model']}:{gpus}" if profile.get("gpu_model") else gpus
     if profile.get("gres"):
         extra["gres"] = profile["gres"]
     params: dict[str, Any] = {
@@ -147,6 +183,8 @@ def sbatch_parameters(size: JobSize, profile: Mapping[str, Any]) -> dict[str, An
         "setup": [f"export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS={size.threads}",
                   "export SUBMITIT_PREEMPT_SIGNAL=USR1"],
     }
+    if size.tasks > 1:
+        params.update(nodes=size.nodes, ntasks_per_node=size.tasks_per_node)
     for name, key in (("partition", "slurm_partition"), ("account", "slurm_account")):
         if profile.get(key):
             params[name] = str(profile[key])

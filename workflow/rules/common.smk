@@ -9,6 +9,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from xstilts.catalogue import UNTRAINED_ROW
 from xstilts.grid import Grid
+from xstilts.launch import SLURM_RESOURCES, slurm_resources
 from xstilts.layout import META_FILE
 from xstilts.results_io import write_config
 
@@ -51,12 +52,13 @@ def spec_digest(rule):
 
 
 def job_resources(rule):
-    """A GPU rule's `resources:` (the SLURM plugin's gpu, cpus_per_gpu, mem_mb, runtime) from its spec."""
+    """A GPU rule's `resources:` for the SLURM plugin from its spec's size (`xstilts.launch.slurm_resources`:
+    GPUs, CPUs per GPU, memory, minutes; nodes and tasks for a job of several tasks)."""
 
     def get(name):
-        return lambda wildcards: getattr(GRID.spec(rule, **wildcards).size, name)
+        return lambda wildcards: slurm_resources(GRID.spec(rule, **wildcards).size)[name]
 
-    return {name: get(name) for name in ("gpu", "cpus_per_gpu", "mem_mb", "runtime")}
+    return {name: get(name) for name in SLURM_RESOURCES}
 
 
 def job_threads(rule):
