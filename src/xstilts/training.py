@@ -152,6 +152,13 @@ class DataParallel:
         if self.world > 1:
             dist.barrier()
 
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The processes' mean of `values` (each process's losses: the whole batch's loss is logged)."""
+        if self.world > 1:
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)
+            values /= self.world
+        return values
+
     def snapshot(self, best: Best | None) -> Best | None:
         """The current weights as the new best (the first process's host copy; the others keep none)."""
         if self.rank != 0:
@@ -252,19 +259,22 @@ class Sharded(DataParallel):
 
     def load(self, state_dir: Path, opt: torch.optim.Optimizer, sched: Any) -> tuple[RunState, Best | None]:
         import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
         saved = _saved_steps(state_dir)
         if not saved:
             return RunState(), None
         latest = saved[-1]
         model_state, optim_state = get_state_dict(self.model, opt)  # (initialises the optimiser's moments)
-        state: dict[str, Any] = {"model": model_state, "optim": optim_state}
         keys = dcp.FileSystemReader(str(latest)).read_metadata().state_dict_metadata
+        owners = {k.rsplit(".", 1)[0] for k in keys}  # parameters that had moments when saved (not the pooler)
+        optim_state["state"] = {p: v for p, v in optim_state["state"].items() if f"optim.state.{p}" in owners}
+        state: dict[str, Any] = {"model": model_state, "optim": optim_state}
         if any(k.startswith("best.") for k in keys):
             state["best"] = {k: v.detach().clone() for k, v in model_state.items()}
         dcp.load(state, checkpoint_id=latest)  # resharded onto this run's processes
-        set_state_dict(self.model, opt, model_state_dict=state["model"], optim_state_dict=state["optim"])
+        set_state_dict(self.model, opt, model_state_dict=state["model"], optim_state_dict=state["optim"],
+                       options=StateDictOptions(strict=False))  # (parameters without moments: as saved)
         payload = torch.load(latest / "run.pt", weights_only=True)  # nothing is unpickled
         sched.load_state_dict(payload["scheduler"])
         rng = latest / f"rng-{self.rank}.pt"  # on more processes than saved, the new ones take the first's
@@ -413,7 +423,7 @@ def train(model: TransferModel, tokenizer: PreTrainedTokenizerBase, tasks: list[
                     loss, _ = par.net(task.name, batch)
                 (loss / len(micro)).backward()
             losses.append(loss.detach())
-        values = torch.stack(losses).tolist()  # the one sync of a step (check and log), once every backward is queued
+        values = par.mean(torch.stack(losses)).tolist()  # a step's one sync (check, log), every backward queued
         total_loss = 0.0
         for (t, _), value in zip(micro, values, strict=True):
             if not math.isfinite(value):
