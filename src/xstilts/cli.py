@@ -120,6 +120,37 @@ def cmd_status(a: argparse.Namespace) -> None:
     print(render_status(grid_status(grid), grid), end="")
 
 
+def cmd_plan(a: argparse.Namespace) -> int:
+    """Print the grid's bill, write results/plan.parquet; --check refuses too small resources; --suggest
+    writes a config overlay of resources sized by the plan."""
+    import yaml
+
+    from xstilts.devices import DEVICES
+    from xstilts.plan import check, plan, render, suggested_resources
+    from xstilts.results_io import write_parquet, write_text
+
+    grid = _grid(a)
+    try:
+        frame = plan(grid)
+    except ValueError as err:  # a model of unknown architecture
+        from xstilts.config import ConfigError
+
+        raise ConfigError(str(err)) from None
+    print(render(frame), end="")
+    write_parquet(frame.drop(columns=["key"]), grid.layout.plan)
+    print(f"written: {grid.layout.plan}")
+    if a.suggest:
+        write_text(yaml.safe_dump(suggested_resources(grid, frame), sort_keys=False), a.suggest)
+        print(f"written: {a.suggest} (resources sized by this plan: add it to --configfile)")
+    if a.check and (problems := check(frame, DEVICES[grid.plan_settings.device])):
+        print(f"xstilts plan --check: {len(problems)} job(s) ask for too little:", file=sys.stderr)
+        print("\n".join(f"  {p}" for p in problems[:20]), file=sys.stderr)
+        if len(problems) > 20:
+            print(f"  ... and {len(problems) - 20} more", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_rerun(a: argparse.Namespace) -> int:
     """Redo one cell (its target training, evaluation and the tables) through Snakemake."""
     from xstilts.config import load_config
@@ -190,6 +221,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--configfile", nargs="+", type=Path, default=DEFAULT_CONFIG,
                    help="config files, merged in order as snakemake --configfile does")
     s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("plan", help="the grid's bill before the run: tokens, FLOPs, memory, GPU-hours per job")
+    s.add_argument("--configfile", nargs="+", type=Path, default=DEFAULT_CONFIG,
+                   help="config files, merged in order as snakemake --configfile does")
+    s.add_argument("--check", action="store_true",
+                   help="exit 2 naming each job whose resources ask for too little memory or time")
+    s.add_argument("--suggest", type=Path, default=None,
+                   help="write a config overlay whose resources (and execution) are sized by the plan")
+    s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("rerun", help="redo one cell of the grid (and the tables) with Snakemake")
     s.add_argument("row")

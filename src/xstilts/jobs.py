@@ -98,6 +98,11 @@ def prepare(spec: PrepareSpec) -> dict[str, Any]:
 # Training
 
 
+def tokenised_cache(folder: Path, tokenizer_key: str, hp: HParams) -> Path:
+    """Where a dataset's training split lies tokenised for a tokenizer (its key; "*": any) and lengths."""
+    return folder / "tokenised" / f"{tokenizer_key}-len{hp.max_length}-stride{hp.doc_stride}.parquet"
+
+
 def cached_features(folder: Path, fam: Family, tokenizer: Any, hp: HParams) -> Features:
     """The tokenised training split, cached per (dataset, tokenizer, max length, stride) as parquet.
 
@@ -113,7 +118,7 @@ def cached_features(folder: Path, fam: Family, tokenizer: Any, hp: HParams) -> F
     definition.pop("truncation", None), definition.pop("padding", None)  # call state, not definition
     definition["xstilts_features"] = FEATURES_VERSION  # a change to the tokenisers invalidates the cache
     key = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
-    path = folder / "tokenised" / f"{key}-len{hp.max_length}-stride{hp.doc_stride}.parquet"
+    path = tokenised_cache(folder, key, hp)
     if path.is_file():
         columns = pq.read_table(path).to_pydict()
         lengths = columns.pop("_length")

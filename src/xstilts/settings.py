@@ -184,7 +184,7 @@ class PlanSettings:
 
     device: str = field(default="H100", metadata={
         "description": "the GPU the grid runs on (a name of xstilts.devices.DEVICES; `cpu` for the demo)"})
-    mfu: float = field(default=0.35, metadata={
+    mfu: float = field(default=0.3, metadata={
         "description": "model FLOPs utilisation assumed until finished jobs' training logs measure one",
         "exclusiveMinimum": 0, "maximum": 1})
     overhead_s: float = field(default=120.0, metadata={
