@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from xstilts import packing
 from xstilts.families import Family, Scoring, family
 from xstilts.features import Features, length_grouped_batches
 from xstilts.models import TransferModel
@@ -26,11 +27,16 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
 @torch.inference_mode()
 def predict(model: TransferModel, head: str, fam: Family, features: Features, *, pad_id: int, batch_size: int,
             device: torch.device) -> list[Any]:
-    """Raw per-row outputs of the model's `head` (`Family.outputs`), in row order."""
+    """Raw per-row outputs of the model's `head` (`Family.outputs`), in row order (batches packed when the
+    encoder's attention takes them)."""
     model.eval()
     out: list[Any] = [None] * len(features)
+    packed, first_position = packing.packs(model.encoder), packing.position_offset(model.encoder.config)
     for idx in length_grouped_batches(features.lengths, batch_size, torch.Generator(), shuffle=False):
-        batch = {k: v.to(device) for k, v in fam.collate(features, idx, pad_id).items()}
+        host = fam.collate(features, idx, pad_id)
+        if packed:
+            host["packing"] = packing.pack(host["attention_mask"], first_position)
+        batch = {k: v.to(device) for k, v in host.items()}
         with autocast(device):
             _, logits = model(head, batch)
         for i, value in zip(idx, fam.outputs(logits, idx, features), strict=True):
