@@ -34,16 +34,20 @@ def process_group(always: bool = False) -> Iterator[int]:
     if world_size() == 1 and not always:
         yield 0
         return
-    if "MASTER_ADDR" not in os.environ:  # one process, not started by torchrun
+    alone = {}
+    if "MASTER_ADDR" not in os.environ:  # one process, not started by torchrun: a group of one, on a free port
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+            alone = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(s.getsockname()[1]), "RANK": "0",
+                     "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
+        os.environ.update(alone)
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
         yield dist.get_rank()
     finally:
         dist.destroy_process_group()
+        for name in alone:
+            del os.environ[name]
 
 
 def world_size() -> int:

@@ -215,7 +215,8 @@ class Sharded(DataParallel):
         cuda = device.type == "cuda"
         options = {"mp_policy": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
                    if cuda else MixedPrecisionPolicy(),
-                   "offload_policy": CPUOffloadPolicy() if execution.cpu_offload else OffloadPolicy()}
+                   # (on the CPU the shards are in host memory already)
+                   "offload_policy": CPUOffloadPolicy() if execution.cpu_offload and cuda else OffloadPolicy()}
         for layer in transformer_layers(model.encoder):
             fully_shard(layer, **options)
         fully_shard(model, **options)
