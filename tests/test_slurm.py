@@ -9,12 +9,14 @@ its EDIT line set to the test partition, and Snakemake adds the workflow's profi
   from the saved state, the cell ends with the scores of the uninterrupted run, no other cell is touched;
 - `xstilts submit` (submitit) of one cell, whose training is signalled and requeued, and resumes;
 - a site's minimal profile (executor, jobs and a partition, where /etc/xdg/snakemake/slurm would be)
-  plus the workflow profile finishes one row of that grid with the same job requests.
+  plus the workflow profile finishes one row of that grid with the same job requests;
+- a training sharded by FSDP as one job of two SLURM tasks, signalled, retried and resumed from its shards.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -30,7 +32,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
 
 from tests.test_profiles import MINIMAL_SITE_PROFILE, install_profile, profile_env, site_profile
 from xstilts.config import load_config
@@ -416,5 +420,83 @@ def test_minimal_site_profile_and_the_workflow_profile_run_the_same_jobs(grid: W
         grid_requests = {(rule, request(job)) for job, rule in grid.slurm_jobs().items()}
         for job, rule in jobs.items():
             assert (rule, request(job)) in grid_requests, (rule, grid.cluster.show(job))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# A phase-(iii) training of sst2's row on PAWS-X as an FSDP job of two SLURM tasks on the one node (one torchrun
+# each, one process each: two processes), saving its sharded state every 2 of its 48 steps.
+FSDP_OVERLAY = """
+execution:
+  rows: {sst2: {parallel: fsdp}}
+training:
+  tasks:
+    pawsx: {epochs: 6, eval_every: 100, dropout: 0.0}
+"""
+FSDP_RESOURCES = {"gpu": 2, "cpus_per_gpu": 1, "mem_mb": 2000, "runtime": 10, "tasks_per_node": 2}
+FSDP_STATE = Path("results/state/target/sst2/pawsx/seed=1")
+FSDP_LOG = Path("results/logs/target/sst2/pawsx/seed=1.log")
+
+
+def test_fsdp_job_of_two_tasks_is_signalled_and_resumes(grid: Workdir) -> None:
+    """`xstilts rerun sst2 pawsx` on a copy of the grid's results, its training an FSDP job of two tasks: srun
+    starts both, their torchrun agents meet at the job's first host; SIGTERM to the job's steps (as the
+    pre-timeout signal) makes both workers save their shards, the retry resumes from them on two new tasks and
+    ends with the weights of an uninterrupted two-process run of the same training."""
+    work = Path(tempfile.mkdtemp(prefix="xstilts-slurm-fsdp-", dir="/tmp"))
+    try:
+        run = Workdir(grid.cluster, work, FSDP_OVERLAY)
+        config = yaml.safe_load(run.config.read_text())
+        config["resources"]["train_target"]["tasks"] = {"pawsx": FSDP_RESOURCES}
+        run.config.write_text(yaml.safe_dump(config))
+        installed_profile(run.env)
+        shutil.copytree(grid.results, run.results)  # data, base model, sst2's encoder (no Snakemake metadata)
+        reference = work / "reference"
+        shutil.copytree(grid.results, reference / "results")
+        start = time.perf_counter()
+        rerun = subprocess.Popen([BIN / "xstilts", "rerun", "sst2", "pawsx", "--profile", "slurm", *run.args()],
+                                 cwd=ROOT, env=run.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            first = wait_for("the FSDP training job", lambda: [j for j, r in run.slurm_jobs().items()
+                                                              if r == "train_target"])[0]
+            wait_for("a sharded state", lambda: list((work / FSDP_STATE).glob("step-*/rng-1.pt")))
+            grid.cluster.run("scancel", "--signal=TERM", first)
+
+            def logged(pattern: str) -> int | None:  # (each attempt's log replaces the one before)
+                found = re.search(pattern, (work / FSDP_LOG).read_text()) if (work / FSDP_LOG).is_file() else None
+                return int(found[1]) if found else None
+
+            saved = wait_for("the saved shards", lambda: logged(r"stopped at step (\d+)/48; state saved"))
+            resumed = wait_for("the resumed training", lambda: logged(r"resumed from step (\d+)/48"))
+            output, _ = rerun.communicate(timeout=600)
+            assert rerun.returncode == 0, output[-4000:]
+        except BaseException:
+            if rerun.returncode is None:
+                rerun.kill()
+                print(rerun.communicate()[0][-4000:])
+            raise
+        print(f"\nSLURM FSDP job of two tasks, signalled and resumed: {time.perf_counter() - start:.0f} s")
+        jobs = [j for j, r in run.slurm_jobs().items() if r == "train_target"]
+        assert len(jobs) == 2 and grid.cluster.final_state(first) == "FAILED"  # stopped, then retried
+        info = grid.cluster.show(first)
+        assert info["NumTasks"] == "2" and info["TresPerJob"] == "gres:gpu:2", info
+        assert saved >= 2 and resumed == saved
+        model = run.results / "checkpoints" / "target" / "sst2" / "pawsx" / "seed=1"
+        facts = json.loads(pd.read_parquet(model / "manifest.parquet")["run_facts"].iat[0])
+        assert (facts["parallel"], facts["processes"]) == ("fsdp", 2)
+        assert run.scores("sst2", "pawsx")["value"].between(0, 100).all()
+        # the same training uninterrupted, two processes on this machine (no SLURM): the same weights
+        shutil.rmtree(reference / "results" / "checkpoints" / "target" / "sst2" / "pawsx", ignore_errors=True)
+        local = {**os.environ, "OMP_NUM_THREADS": "2"}  # the job's threads (its shell's OMP_NUM_THREADS)
+        config["results"] = str(reference / "results")
+        (reference / "config.yaml").write_text(yaml.safe_dump(config))
+        done = subprocess.run([BIN / "xstilts", "train", "target", "sst2", "pawsx", "--configfile",
+                               reference / "config.yaml"], cwd=reference, env=local, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-4000:]
+        ours = load_file(str(model / "model.safetensors"))
+        uninterrupted = load_file(str(reference / "results" / model.relative_to(run.results) / "model.safetensors"))
+        for name, value in uninterrupted.items():
+            assert torch.equal(ours[name], value), name
     finally:
         shutil.rmtree(work, ignore_errors=True)
