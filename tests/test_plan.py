@@ -94,15 +94,20 @@ def test_mfu_against_the_devices_peak() -> None:
     assert pd.isna(mfu(1e12, 1.0, None))
 
 
-def test_calibration_recovers_rates_and_time_per_job() -> None:
+def test_calibration_recovers_rates_and_time_per_job_and_task() -> None:
     fallback = {rule: Rate(1.0, 99.0, "configured") for rule in ("train_intermediate", "train_target", "evaluate")}
-    evaluations = [(f, 5.0 + f / 2e9, 1, None) for f in (1e9, 4e9, 9e9)]  # seconds = 5 + FLOPs / 2 GFLOP/s
-    trainings = [(f, 20.0 + f / (2 * 1e10), 2, 1e10) for f in (1e11, 3e11)]  # logged 10 GFLOP/s per process
+    # seconds = 5 (xnli) or 9 (bucc) + FLOPs / 2 GFLOP/s
+    evaluations = [(task, f, base + f / 2e9, 1, None) for task, base in (("xnli", 5.0), ("bucc", 9.0))
+                   for f in (2e9, 6e9)]
+    trainings = [("mnli", f, 20.0 + f / (2 * 1e10), 2, 1e10) for f in (1e11, 3e11)]  # logged 10 GFLOP/s a process
     rates = calibrate({"evaluate": evaluations, "train_target": trainings, "train_intermediate": []}, fallback)
-    assert rates["evaluate"].flops_per_s == pytest.approx(2e9) and rates["evaluate"].overhead_s == pytest.approx(5)
-    assert (rates["train_target"].flops_per_s, rates["train_target"].overhead_s) == (1e10, pytest.approx(20))
-    assert rates["train_intermediate"] == fallback["train_intermediate"]
-    assert rates["evaluate"].source == "measured (3 jobs)"
+    assert rates["evaluate", "xnli"].overhead_s == pytest.approx(5) and rates["evaluate", "bucc"].overhead_s == \
+        pytest.approx(9)
+    assert rates["evaluate", None].flops_per_s == pytest.approx(2e9)  # one fit over the rule's jobs
+    assert (rates["train_target", None].flops_per_s, rates["train_target", "mnli"].overhead_s) == \
+        (1e10, pytest.approx(20))
+    assert rates["train_intermediate", None] == fallback["train_intermediate"]
+    assert rates["evaluate", "xnli"].source == "measured (4 jobs, 2 of xnli)"
 
 
 def test_tokens_come_from_the_prepared_cache_once_it_exists(tiny_encoder: Path, tmp_path: Path) -> None:

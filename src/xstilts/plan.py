@@ -299,13 +299,17 @@ def _kind(device_name: str) -> str | None:
     return found.name if found else None
 
 
-def calibrate(observations: dict[str, list[tuple[float, float, int, float | None]]], fallback: dict[str, Rate]
-              ) -> dict[str, Rate]:
-    """Each rule's rate from its finished jobs' (FLOPs, seconds, processes, FLOP/s per process or None):
-    trainings take the median of their logs' rates and the median of the rest as the time per job;
-    evaluations fit seconds = overhead + FLOPs / rate by least squares. A rule without finished jobs keeps
-    its fallback."""
-    rates = dict(fallback)
+Observation = tuple[str, float, float, int, float | None]  # task, FLOPs, seconds, processes, FLOP/s a process
+
+
+def calibrate(observations: dict[str, list[Observation]], fallback: dict[str, Rate]
+              ) -> dict[tuple[str, str | None], Rate]:
+    """Rates from finished jobs (task, FLOPs, seconds, processes, FLOP/s per process or None), per rule (key
+    (rule, None)) and per rule and task ((rule, task): a task's data cost the same in every row). A rule's rate:
+    the median of its trainings' logged rates, else a least-squares fit of seconds = overhead + FLOPs / rate;
+    its time per job, and each task's, the median of what the FLOPs leave of the jobs' seconds. A rule without
+    finished jobs keeps its fallback."""
+    rates: dict[tuple[str, str | None], Rate] = {(rule, None): rate for rule, rate in fallback.items()}
     for rule, jobs in observations.items():
         if not jobs:
             continue
@@ -313,12 +317,18 @@ def calibrate(observations: dict[str, list[tuple[float, float, int, float | None
         if logged:
             rate = statistics.median(logged)
         else:
-            flops = np.array([f / p for f, _, p, _ in jobs])
-            seconds = np.array([s for _, s, _, _ in jobs])
+            flops = np.array([f / p for _, f, _, p, _ in jobs])
+            seconds = np.array([s for _, _, s, _, _ in jobs])
             slope = np.polyfit(flops, seconds, 1)[0] if len(jobs) > 1 and np.ptp(flops) > 0 else 0.0
             rate = 1 / slope if slope > 0 else fallback[rule].flops_per_s
-        overhead = statistics.median(max(0.0, s - f / (rate * p)) for f, s, p, _ in jobs)
-        rates[rule] = Rate(rate, overhead, f"measured ({len(jobs)} jobs)")
+
+        def overhead(some: list[Observation], rate: float = rate) -> float:
+            return statistics.median(max(0.0, s - f / (rate * p)) for _, f, s, p, _ in some)
+
+        rates[rule, None] = Rate(rate, overhead(jobs), f"measured ({len(jobs)} jobs)")
+        for task in sorted({t for t, *_ in jobs}):
+            mine = [j for j in jobs if j[0] == task]
+            rates[rule, task] = Rate(rate, overhead(mine), f"measured ({len(jobs)} jobs, {len(mine)} of {task})")
     return rates
 
 
@@ -328,6 +338,11 @@ def calibrate(observations: dict[str, list[tuple[float, float, int, float | None
 
 def _rule(spec: TrainSpec | EvaluateSpec) -> str:
     return "evaluate" if isinstance(spec, EvaluateSpec) else f"train_{spec.phase}"
+
+
+def _task(spec: TrainSpec | EvaluateSpec) -> str:
+    """The name a job is sized by in `resources.<rule>.tasks` (grid.SIZED_BY): row, training set, target."""
+    return spec.target if isinstance(spec, EvaluateSpec) else spec.trainset or spec.row
 
 
 def fitted(size: JobSize, shards: int | None, per_node: int) -> JobSize:
@@ -378,9 +393,11 @@ def plan(grid: Grid, calibrate_from: Sequence[tuple[str, ...]] | None = None) ->
         finished = measured(grid, spec, work)
         recompute = RECOMPUTE if checkpointing else 1.0
         if finished and (calibrate_from is None or spec.key in calibrate_from):
-            observations[_rule(spec)].append((work.flops * recompute, finished[0], size.processes, finished[1]))
+            observations[_rule(spec)].append((_task(spec), work.flops * recompute, finished[0], size.processes,
+                                              finished[1]))
         records.append({
-            "rule": _rule(spec), "job": " ".join(spec.key[1:]), "key": spec.key, "params": arch.params,
+            "rule": _rule(spec), "job": " ".join(spec.key[1:]), "key": spec.key, "task": _task(spec),
+            "params": arch.params,
             "architecture_from": arch_from, "tokens": work.tokens, "tokens_from": work.tokens_from,
             "flops": work.flops, "recompute": recompute,
             "parallel": execution.parallel if execution else "single", "processes": size.processes,
@@ -395,7 +412,8 @@ def plan(grid: Grid, calibrate_from: Sequence[tuple[str, ...]] | None = None) ->
                 for rule in RULES}
     rates = calibrate(observations, fallback)
     for record in records:
-        rate, (size, fit) = rates[record["rule"]], record.pop("_sizes")
+        rate = rates.get((record["rule"], record["task"]), rates[record["rule"], None])
+        size, fit = record.pop("_sizes")
         work_s = record["recompute"] * record["flops"] / rate.flops_per_s
         fit_hours = (rate.overhead_s + work_s / fit.processes) / 3600
         peak = device.peak_flops * (size.cpus_per_gpu if device.name == CPU else 1)
@@ -474,8 +492,7 @@ def suggested_resources(grid: Grid, frame: pd.DataFrame) -> dict[str, Any]:
             size = {"gpu": r.fit_gpu, "nodes": r.fit_nodes,
                     "mem_mb": max(r.mem_mb, math.ceil(r.fit_host_gb_per_node * 1000 * 1.2)),
                     "runtime": max(10, math.ceil(r.fit_hours * 60 * settings.time_margin))}
-            task = r.key[3] if rule == "train_target" else r.key[2]  # the name `resources.<rule>.tasks` takes
-            sizes[task] = {k: max(v, sizes.get(task, size)[k]) for k, v in size.items()}
+            sizes[r.task] = {k: max(v, sizes.get(r.task, size)[k]) for k, v in size.items()}
         if not sizes:
             continue
         cpus = grid.job_size(rule, next(iter(sizes))).cpus_per_gpu
