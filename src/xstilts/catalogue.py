@@ -319,7 +319,7 @@ def _targets() -> dict[str, Target]:
         _target("pawsx", "pair_classification", "accuracy", "pawsx", _PAWSX, "pawsx",
                 ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
         _target("xcopa", "multiple_choice", "accuracy", "copa", _XCOPA, "copa", ("validation", "test"),
-                lambda lang: lang, repo="cambridgeltl/xcopa"),
+                lambda lang: lang, labels=("choice1", "choice2"), repo="cambridgeltl/xcopa"),
         _target("udpos", "tagging", "f1", "udpos", udpos, "udpos", ("validation", "test"),
                 lambda lang: f"udpos.{UDPOS_NAMES[lang]}", labels=UPOS_TAGS, seqeval="0.0.12", local_path_key="udpos",
                 missing={lang: ("validation",) for lang in ("kk", "th", "tl", "yo")},
