@@ -10,8 +10,8 @@ each label is carried by a few cue words, so a tiny model learns English quickly
 Layout under `out_dir`: `<repo>/<config or "default">/<split>.parquet` for every hub split that the
 catalogue reads (column names and types as on the hub), `local/ccg/{train,dev}.parquet` (CCGbank is
 not on the hub), `local/mewslix/` (Mewsli-X as get-mewsli-x.sh writes it: candidate_set_entities.jsonl,
-wikinews_mentions-{dev,test}.jsonl), `local/ud-treebanks-v2.5/UD_<Language>-Demo/<iso>_demo-ud-<split>.conllu` (the UD-POS
-sentences as a UD release: ADP + DET fused into one multiword token outside English, an empty node now and
+wikinews_mentions-{dev,test}.jsonl), `local/ud-treebanks-v2.5/UD_<Language>-Demo/<iso>_demo-ud-<split>.conllu`
+(the UD-POS sentences as a UD release: ADP + DET fused into one multiword token outside English, an empty node now and
 then, and for each non-English language a second treebank `UD_Old_<Language>-Demo/q<iso>_demo-ud-test.conllu`
 that XTREME's selection by ISO prefix leaves out) and `corpus/<lang>.txt` (MLM text; about half of each
 non-English corpus translates the English lines, line by line).
@@ -878,7 +878,8 @@ def _copa_row(changed: bool) -> Callable[[_Choice, str, int], dict[str, Any]]:
     def row(ex: _Choice, lang: str, i: int) -> dict[str, Any]:
         texts = {"premise": _text([ex.premise], lang), "choice1": _text([ex.choices[0]], lang),
                  "choice2": _text([ex.choices[1]], lang)}
-        return {**texts, "question": ex.question, "idx": i, "label": ex.label, **({"changed": False} if changed else {})}
+        extra = {"changed": False} if changed else {}
+        return {**texts, "question": ex.question, "idx": i, "label": ex.label, **extra}
     return row
 
 
