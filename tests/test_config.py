@@ -14,6 +14,7 @@ import yaml
 from snakemake.utils import update_config
 
 from xstilts import status, submit
+from xstilts.benchmarks import XTREME
 from xstilts.cli import main
 from xstilts.config import SCHEMA_FILE, ConfigError, config_schema, load_config, merge, resolve_config
 from xstilts.demo.world import UD_FOLDER
@@ -63,7 +64,7 @@ def test_misspelt_hyperparameter(paper: dict) -> None:
 
 
 def test_unknown_target(paper: dict) -> None:
-    message = refuse({**paper, "targets": [*paper["targets"], "xnlii"]})
+    message = refuse({**paper, "targets": [*XTREME.targets, "xnlii"]})
     assert message.startswith("config targets[9]: 'xnlii' is not allowed")
     assert "did you mean `xnli`?" in message and "tatoeba" in message
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from jsonschema import validate
 
+from xstilts.benchmarks import XTREME
 from xstilts.catalogue import TARGETS
 from xstilts.config import ConfigError, config_schema, resolve_config
 from xstilts.grid import Grid
@@ -92,8 +93,10 @@ def test_retrieval_settings_per_target(paper: dict) -> None:
 def test_paper_config_is_valid(paper: dict) -> None:
     assert resolve_config(paper) == paper
     validate(copy.deepcopy(paper), config_schema())  # also against the filled schema by plain jsonschema
-    for target, languages in paper["languages"].items():
-        assert tuple(languages) == TARGETS[target].languages == tuple(Grid(paper).languages(target))
+    assert Grid(paper).targets == list(XTREME.targets)  # the benchmark's, in catalogue order
+    for target, languages in XTREME.languages.items():
+        assert set(languages) <= set(TARGETS[target].languages)
+        assert tuple(Grid(paper).languages(target)) == languages
 
 
 def test_unknown_row_is_refused(paper: dict) -> None:
@@ -102,14 +105,14 @@ def test_unknown_row_is_refused(paper: dict) -> None:
 
 
 def test_unknown_target_is_refused(paper: dict) -> None:
-    message = refuse({**paper, "targets": [*paper["targets"], "xnlii"]})
+    message = refuse({**paper, "targets": [*XTREME.targets, "xnlii"]})
     assert "xnlii" in message and "xnli" in message
-    message = refuse({**paper, "languages": {**paper["languages"], "xnlii": ["en"]}})
+    message = refuse({**paper, "languages": {"xnlii": ["en"]}})
     assert "xnlii" in message
 
 
 def test_unknown_language_is_refused(paper: dict) -> None:
-    message = refuse({**paper, "languages": {**paper["languages"], "pawsx": ["en", "ru"]}})
+    message = refuse({**paper, "languages": {"pawsx": ["en", "ru"]}})
     assert "'ru'" in message and "pawsx" in message and "de en es fr ja ko zh" in message
 
 

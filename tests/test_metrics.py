@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from xstilts.aggregate import cell_scores
+from xstilts.benchmarks import XTREME
 from xstilts.catalogue import TARGETS
 from xstilts.metrics import (
     TAG_F1,
@@ -89,7 +90,7 @@ def test_udpos_scores_xtreme_mock_data_as_evaluate_test_expects():
     """XTREME's `evaluate_test.py` expects avg_f1 = 70.21746048354693 on its mock UD-POS predictions
     (the per-language F1 of each language in its list, averaged): to float precision."""
     mock = json.loads((Path(__file__).parent / "fixtures" / "xtreme" / "udpos_mock.json").read_text())
-    assert mock["languages"] == list(TARGETS["udpos"].languages)  # XTREME's order: the sum's order
+    assert mock["languages"] == list(XTREME.languages["udpos"])  # XTREME's order: the sum's order
     score = TAG_F1[TARGETS["udpos"].seqeval]
     per_language = {lang: score(mock["sentences"][lang]["prediction"], mock["sentences"][lang]["gold"])
                     for lang in mock["languages"]}

@@ -2,10 +2,12 @@
 
 A cell's headline per language is the target's metric on its report split (QA: (F1 + EM) / 2). A
 target's value for one seed is the mean over the languages that cell was evaluated on; the table shows
-the mean over seeds. Group columns average the group's targets, "xtreme" averages all targets; both are
-NaN when one of their targets is missing for the row. `transfer_std_table` gives the matching sample
-standard deviation over seeds (NaN with one seed); group and XTREME spreads are taken over the per-seed
-group and XTREME scores. Missing cells are NaN, never an error.
+the mean over seeds. Group columns average the grid's targets of the benchmark's group, and the benchmark's
+column ("xtreme" or "xtreme-r", `benchmarks.Benchmark`) the grid's targets that its score averages; both are NaN
+when one of their targets is missing for the row. With all of a benchmark's targets these are evaluate.py's
+scores (`Benchmark.scores`); with fewer they are marked (`comparability`). `transfer_std_table` gives the
+matching sample standard deviation over seeds (NaN with one seed); group and benchmark spreads are taken over
+the per-seed group and benchmark scores. Missing cells are NaN, never an error.
 
 Marks (`xstilts.comparability`): the Markdown and LaTeX renderings label a column † where its target was
 evaluated on fewer languages than XTREME's and ‡ where its data are not XTREME's, with a note under the table;
@@ -29,7 +31,9 @@ from matplotlib import colormaps
 from matplotlib.colors import CenteredNorm, Normalize
 from matplotlib.figure import Figure
 
-from xstilts.catalogue import BASELINE_ROW, GROUPS, TARGETS, UNTRAINED_ROW
+from xstilts.benchmarks import XTREME as XTREME_BENCHMARK
+from xstilts.benchmarks import Benchmark
+from xstilts.catalogue import BASELINE_ROW, TARGETS, UNTRAINED_ROW
 from xstilts.comparability import Marks, marks
 from xstilts.conditions import CLEAN
 from xstilts.results_io import atomic_path, write_parquet, write_text
@@ -93,14 +97,15 @@ def _per_seed(scores: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
     return per_seed.unstack("target").reindex(columns=list(targets))
 
 
-def _summaries(table: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
-    """Append the group columns (groups with a target in `targets`) and the XTREME score."""
+def _summaries(table: pd.DataFrame, targets: Sequence[str], bench: Benchmark) -> pd.DataFrame:
+    """Append the benchmark's group columns (groups with a target in `targets`) and its score."""
     table = table.copy()
-    for group in GROUPS:
-        members = [t for t in targets if TARGETS[t].group == group]
-        if members:
-            table[group] = table[members].mean(axis=1, skipna=False)
-    table[XTREME] = table[list(targets)].mean(axis=1, skipna=False) if targets else np.nan
+    for group, members in bench.groups.items():
+        present = [t for t in members if t in targets]
+        if present:
+            table[group] = table[present].mean(axis=1, skipna=False)
+    scored = [t for t in targets if t in bench.scored]
+    table[bench.name] = table[scored].mean(axis=1, skipna=False) if scored else np.nan
     return table
 
 
@@ -111,27 +116,30 @@ def _finish(table: pd.DataFrame, rows: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-def transfer_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
-    """Rows x (targets, groups, "xtreme"): per target the mean over languages, then over seeds.
+def transfer_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                   bench: Benchmark = XTREME_BENCHMARK) -> pd.DataFrame:
+    """Rows x (targets, groups, benchmark score): per target the mean over languages, then over seeds.
 
-    Groups and XTREME are computed from the seed-averaged target columns, so they match the table.
+    Groups and the score are computed from the seed-averaged target columns, so they match the table.
     """
     _check_targets(targets)
     means = _per_seed(scores, targets).groupby(level="intermediate").mean()
-    return _finish(_summaries(means, targets), rows)
+    return _finish(_summaries(means, targets, bench), rows)
 
 
-def transfer_std_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+def transfer_std_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                       bench: Benchmark = XTREME_BENCHMARK) -> pd.DataFrame:
     """Same shape as `transfer_table`: the sample standard deviation over seeds (ddof=1)."""
     _check_targets(targets)
-    per_seed = _summaries(_per_seed(scores, targets), targets)
+    per_seed = _summaries(_per_seed(scores, targets), targets, bench)
     return _finish(per_seed.groupby(level="intermediate").std(ddof=1), rows)
 
 
-def seed_count_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+def seed_count_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                     bench: Benchmark = XTREME_BENCHMARK) -> pd.DataFrame:
     """Same shape as `transfer_table`: the number of seeds with a value (0 where the cell is missing)."""
     _check_targets(targets)
-    per_seed = _summaries(_per_seed(scores, targets), targets)
+    per_seed = _summaries(_per_seed(scores, targets), targets, bench)
     return _finish(per_seed.groupby(level="intermediate").count(), rows).fillna(0.0)
 
 
@@ -349,17 +357,19 @@ class Tables:
     best: pd.DataFrame
     per_language: dict[str, pd.DataFrame]
     marks: Marks
+    benchmark: Benchmark = XTREME_BENCHMARK
 
 
-def compute_tables(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> Tables:
+def compute_tables(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                   bench: Benchmark = XTREME_BENCHMARK) -> Tables:
     """The transfer table (mean over seeds), its seed spread, the deltas against `none` and which exceed
     seed noise, the best row per target, the per-language tables and the marks."""
-    transfer = transfer_table(scores, rows, targets)
-    std = transfer_std_table(scores, rows, targets)
+    transfer = transfer_table(scores, rows, targets, bench)
+    std = transfer_std_table(scores, rows, targets, bench)
     delta = delta_table(transfer)
-    significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets)))
+    significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets, bench)))
     return Tables(scores, tuple(rows), tuple(targets), transfer, std, delta, significant, best_table(transfer),
-                  {t: per_language_table(scores, t, rows) for t in targets}, marks(scores, targets))
+                  {t: per_language_table(scores, t, rows) for t in targets}, marks(scores, targets, bench), bench)
 
 
 def write_tables(tables: Tables, out_dir: Path) -> list[Path]:

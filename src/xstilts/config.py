@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from xstilts.benchmarks import BENCHMARKS
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
@@ -105,9 +106,14 @@ def config_schema() -> dict[str, Any]:
         sampling=dataclass_schema(Sampling), optimizer=dataclass_schema(HParams, only=OPTIMIZER_FIELDS),
         mlm=dataclass_schema(MLMSettings), job_size=dataclass_schema(JobSize),
         job_size_override=dataclass_schema(JobSize, partial=True),
-        target={"enum": list(TARGETS)}, trainset={"enum": target_trainsets(list(TARGETS))})
-    local = sorted({t.local_path_key for t in [*DATASETS.values(), *TARGETS.values()] if t.local_path_key})
+        target={"enum": list(TARGETS)}, trainset={"enum": target_trainsets(list(TARGETS))},
+        benchmark={"enum": list(BENCHMARKS)})
+    local = sorted({t.local_path_key for t in [*DATASETS.values(), *TARGETS.values()] if t.local_path_key}
+                   | {key for t in TARGETS.values() for key in t.local_languages.values()})
     schema["properties"]["sources"]["properties"].update({key: {"$ref": "#/$defs/path"} for key in local})
+    retrieval = [name for name, t in TARGETS.items() if t.family == "retrieval"]
+    schema["properties"]["retrieval"]["properties"].update({t: {"$ref": "#/$defs/retrieval_settings"}
+                                                             for t in retrieval})
     return schema
 
 
@@ -247,7 +253,7 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise _refusal(["rows"], f"unknown row {row!r}", allowed=known_rows, word=row, key=["rows", i])
     if len(set(config["rows"])) != len(config["rows"]):
         raise _refusal(["rows"], f"a row is listed twice in {config['rows']}")
-    for i, target in enumerate(config["targets"]):
+    for i, target in enumerate(config.get("targets") or []):
         if target not in TARGETS:
             raise _refusal(["targets"], f"unknown target {target!r}", allowed=list(TARGETS), word=target,
                            key=["targets", i])

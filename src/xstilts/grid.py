@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from xstilts.benchmarks import Benchmark, benchmark, target_languages
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
@@ -20,6 +21,7 @@ from xstilts.catalogue import (
     MULTITASK_ROW,
     TARGETS,
     UNTRAINED_ROW,
+    stages,
     target_trainsets,
 )
 from xstilts.config import ConfigError
@@ -56,12 +58,44 @@ class Grid:
         return list(self.config["rows"])
 
     @property
+    def benchmark(self) -> Benchmark:
+        """The benchmark (config `benchmark`, XTREME by default): default targets and languages, groups, score."""
+        return benchmark(self.config.get("benchmark"))
+
+    def _source(self, key: str) -> bool:
+        return bool((self.config.get("sources") or {}).get(key))
+
+    @cached_property
+    def left_out(self) -> dict[str, str]:
+        """What the grid leaves out for want of a local source, and why: a target that only a local copy holds
+        (Mewsli-X), or a target's languages that only one holds (XTREME-R's UD 2.7 languages); `target` or
+        `target:language` -> the message."""
+        out = {}
+        for target in self.config.get("targets") or self.benchmark.targets:
+            t = TARGETS[target]
+            if not t.on_hub and not self._source(t.local_path_key):
+                out[target] = (f"target {target} left out: it has no hub copy; set `sources.{t.local_path_key}` to "
+                               f"its local copy")
+                continue
+            for lang in self._configured_languages(target):
+                key = t.local_languages.get(lang)
+                if key and not self._source(key):
+                    out[f"{target}:{lang}"] = (f"{target} {lang} left out: only a local copy holds it; set "
+                                               f"`sources.{key}`")
+        return out
+
+    @property
     def targets(self) -> list[str]:
-        return list(self.config["targets"])
+        """The configured targets (none configured: the benchmark's), less those left out (`left_out`)."""
+        return [t for t in self.config.get("targets") or self.benchmark.targets if t not in self.left_out]
+
+    def _configured_languages(self, target: str) -> list[str]:
+        return list((self.config.get("languages") or {}).get(target) or target_languages(target, self.benchmark))
 
     def languages(self, target: str) -> list[str]:
-        """The languages a target is evaluated on: the configured ones, else all of XTREME's."""
-        return list((self.config.get("languages") or {}).get(target) or TARGETS[target].languages)
+        """The languages a target is evaluated on: the configured ones, else the benchmark's (else all of the
+        catalogue's), less those left out (`left_out`)."""
+        return [lang for lang in self._configured_languages(target) if f"{target}:{lang}" not in self.left_out]
 
     @property
     def seeds(self) -> list[int]:
@@ -214,6 +248,14 @@ class Grid:
         control, the base model's architecture and tokenizer with random weights (`init_untrained`)."""
         return self.base_model if row == BASELINE_ROW else self.layout.encoder(row, seed)
 
+    def _init(self, phase: str, row: str, seed: int, trainset: str | None) -> Path:
+        """What a training starts from: the base model (ii); the row's encoder (iii), or for a later stage the
+        earlier stage's model of the row."""
+        if phase == "intermediate":
+            return self.base_model
+        before = DATASETS[trainset].after if trainset else None
+        return self.layout.target_model(row, before, seed) if before else self.encoder(row, seed)
+
     def _train(self, phase: str, row: str, tasks: list[str], seed: int, trainset: str | None) -> TrainSpec:
         keys = (row, *([trainset] if trainset else []), f"seed={seed}")
         mlm = self.variants.get(row, {}).get("mlm") if phase == "intermediate" else None
@@ -221,7 +263,7 @@ class Grid:
         return TrainSpec(
             log=self.layout.log(phase, *keys), phase=phase, row=row, seed=seed, trainset=trainset, tasks=tuple(tasks),
             hparams={t: self.hparams(t) for t in tasks}, optim=self.optimizer(row, tasks), sampling=self.sampling,
-            init=self.base_model if phase == "intermediate" else self.encoder(row, seed),
+            init=self._init(phase, row, seed, trainset),
             data={t: self.layout.train_data(t) for t in tasks},
             out=self.layout.encoder(row, seed) if trainset is None else self.layout.target_model(row, trainset, seed),
             state=self.layout.state(phase, *keys), job_size=self.job_size(rule, trainset or row),
@@ -234,6 +276,7 @@ class Grid:
                             lambda: self._train("intermediate", row, self.row_tasks(row), seed, None))
 
     def train_target(self, row: str, trainset: str, seed: int | str) -> TrainSpec:
+        """A phase-(iii) training; a later stage (COPA) starts from the earlier stage's model of the same row."""
         seed = int(seed)
         return self._cached(("train", "target", row, trainset, str(seed)),
                             lambda: self._train("target", row, [trainset], seed, trainset))
@@ -268,7 +311,7 @@ class Grid:
         elif row != BASELINE_ROW:
             jobs.append(self.train_intermediate(row, seed))
         if (trainset := TARGETS[target].trainset) is not None:
-            jobs.append(self.train_target(row, trainset, seed))
+            jobs += [self.train_target(row, stage, seed) for stage in stages(trainset)]
         return [*jobs, self.evaluate(row, target, seed)]
 
     def intermediate_jobs(self) -> list[TrainSpec]:
@@ -293,5 +336,7 @@ class Grid:
 
     @cached_property
     def shared(self) -> dict[str, int]:
-        """How many of the grid's targets train on each training set (XQuAD and MLQA share SQuAD)."""
-        return {d: sum(TARGETS[t].trainset == d for t in self.targets) for d in self.trainsets}
+        """How many of the grid's targets train on each training set, as their last stage or an earlier one
+        (XQuAD and MLQA share SQuAD; XCOPA's COPA training continues SIQA's)."""
+        return {d: sum(d in stages(TARGETS[t].trainset) for t in self.targets if TARGETS[t].trainset)
+                for d in self.trainsets}

@@ -188,7 +188,14 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> dict[str, Any]:
 
     from xstilts import provenance, runtime
     from xstilts.families.mlm import MaskedLMHead
-    from xstilts.models import build_model, load_encoder, load_encoder_with_mlm_head, save_encoder, save_model
+    from xstilts.models import (
+        build_model,
+        continue_head,
+        load_encoder,
+        load_encoder_with_mlm_head,
+        save_encoder,
+        save_model,
+    )
     from xstilts.training import train as train_loop
     from xstilts.training import write_log
 
@@ -209,6 +216,8 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> dict[str, Any]:
         encoder.gradient_checkpointing_enable()
     torch.manual_seed(spec.seed)
     model = build_model(encoder, heads, dropout=optim.dropout, extra_heads=extra)
+    if spec.phase == "target" and DATASETS[spec.tasks[0]].after:  # a later stage: the earlier stage's head goes on
+        continue_head(model, spec.init, spec.tasks[0])
     with runtime.process_group() as rank:
         run_state = train_loop(model, tokenizer, data, optim=optim, seed=spec.seed, device=dev, state_dir=spec.state,
                                sampling=spec.sampling, save_every=spec.save_every, stop_after=stop_after)
@@ -279,7 +288,7 @@ def _classic_rows(spec: EvaluateSpec, meta: dict[str, Any], dev: torch.device) -
 
 
 def _retrieval_rows(spec: EvaluateSpec, meta: dict[str, Any], dev: torch.device) -> tuple[ScoreRows, ScoreRows]:
-    """BUCC and Tatoeba: the row's encoder, pooled sentence vectors, the target's search."""
+    """BUCC, Tatoeba, Mewsli-X and LAReQA: the row's encoder, pooled sentence vectors, the target's search."""
     import numpy as np
 
     from xstilts import retrieval
@@ -296,11 +305,21 @@ def _retrieval_rows(spec: EvaluateSpec, meta: dict[str, Any], dev: torch.device)
         return retrieval.embed(encoder, tokenizer, sentences, layer=layer, pooling=settings.pooling,
                                batch_size=settings.batch_size, max_length=settings.max_length, device=dev)
 
+    tables = {lang: {split: pd.read_parquet(spec.data / split / f"{lang}.parquet") for split in target.splits_for(lang)}
+              for lang in meta["languages"]}
     rows, predictions = [], []
-    for lang in meta["languages"]:
-        tables = {split: pd.read_parquet(spec.data / split / f"{lang}.parquet") for split in target.splits_for(lang)}
+    if target.search == "pool":  # one pool of every language's candidates
         for condition in spec.conditions:
-            transformed = {split: CONDITIONS[condition].apply(df, lang, spec.seed) for split, df in tables.items()}
+            transformed = {lang: {split: CONDITIONS[condition].apply(df, lang, spec.seed) for split, df in t.items()}
+                           for lang, t in tables.items()}
+            scores, found = family("retrieval").pool(transformed, vectors)
+            rows += [{"condition": condition, **row} for row in scores]
+            predictions += [{"condition": condition, **row} for row in found]
+        return rows, predictions
+    for lang in meta["languages"]:
+        for condition in spec.conditions:
+            transformed = {split: CONDITIONS[condition].apply(df, lang, spec.seed)
+                           for split, df in tables[lang].items()}
             scores, found = family("retrieval").evaluate(target.search, transformed, vectors, settings)
             where = {"language": lang, "condition": condition}
             rows += [{**where, **row} for row in scores]

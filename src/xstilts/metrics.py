@@ -1,6 +1,6 @@
 """Evaluation metrics on a 0-100 scale, faithful to the official scripts XTREME reports with.
 
-- classification: accuracy (XTREME `evaluate.py`);
+- classification: accuracy (XTREME `evaluate.py`); F1 of the positive class (the toxicity target);
 - tagging: entity F1 as XTREME computed it: seqeval 1.2.2 for PAN-X (`seqeval_f1`), seqeval 0.0.12's
   reading of tags for UD-POS (`seqeval_0012_f1`); token accuracy for CCG supertags;
 - QA: SQuAD v1.1 (`evaluate-v1.1.py`, XQuAD and TyDiQA-GoldP), MLQA (`mlqa_evaluation_v1.py`) and
@@ -27,6 +27,14 @@ def accuracy(predictions: Sequence[int], references: Sequence[int]) -> float:
     """Percentage of predictions equal to their reference."""
     _check_lengths(predictions, references)
     return 100.0 * sum(int(p == r) for p, r in zip(predictions, references, strict=True)) / len(references)
+
+
+def positive_f1(predictions: Sequence[int], references: Sequence[int], positive: int) -> float:
+    """F1 (0-100) of the `positive` class (the toxicity target's toxic class); 0 when nothing is right."""
+    _check_lengths(predictions, references)
+    tp = sum(p == r == positive for p, r in zip(predictions, references, strict=True))
+    predicted, actual = sum(p == positive for p in predictions), sum(r == positive for r in references)
+    return 0.0 if tp == 0 else 100.0 * 2 * tp / (predicted + actual)
 
 
 def token_accuracy(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:

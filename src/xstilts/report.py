@@ -19,9 +19,15 @@ intermediate tasks, deltas are against `none` (`aggregate.delta_table`), in poin
   row with `mlm` / `translations` (config `variants`), its XTREME - its task's row's XTREME < NO_GAIN;
 - best per-target models +5.4 XTREME points: the mean over the nine targets of the best non-baseline
   score, minus the baseline's XTREME score, >= PAPER_BEST_GAIN - NO_GAIN (needs all nine targets).
-A claim whose rows or targets are not configured is "not in grid"; one whose cells are missing is
-"not measurable on this grid". Its `marks` column names the marked columns it rests on (`comparability`:
-† partial language set, ‡ data not XTREME's).
+Two more, beyond the paper (issue 13), on the shift table (`xstilts.shift`), for a grid with shifted targets:
+- multi-task intermediate training is more robust to domain shift (resource shift) than the best single task:
+  on every shifted target with a domain (resources) shift, multitask's delta against its own in-domain score
+  is above that of the single-task row with the best in-domain score (one measured target where it is not
+  refutes it; holding needs every such target measured).
+A claim whose rows or targets are not configured is "not in grid" (the claims on the XTREME score too, in a
+grid scored on XTREME-R); one whose cells are missing is "not measurable on this grid". Its `marks` column names
+the marked columns it rests on (`comparability`: † partial language set, ‡ data not the benchmark's, § not in
+its score).
 """
 
 from __future__ import annotations
@@ -57,11 +63,14 @@ from xstilts.aggregate import (
     transfer_note,
     write_tables,
 )
+from xstilts.benchmarks import XTREME as XTREME_BENCHMARK
 from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, INTERMEDIATE_TASKS, MULTITASK_ROW, TARGETS
 from xstilts.comparability import Marks, data_table
 from xstilts.grid import Grid
 from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
 from xstilts.results_io import atomic_path, collect_manifests, scan_scores, write_config, write_parquet, write_text
+from xstilts.shift import rank_notes, shift_table, write_shift
+from xstilts.shift import shifted_targets as shift_targets
 from xstilts.status import STATES, counts, grid_status, problem_lines, status_matrix, summary_line
 
 LARGE_GAIN = 5.0  # points: a "large" gain (the paper's headline XTREME gain is 5.4)
@@ -71,6 +80,9 @@ BEST_TASKS = ("mnli", "squad_v2", "hellaswag")
 HOLDS, FAILS, UNMEASURABLE, ABSENT = "holds", "does not hold", "not measurable on this grid", "not in grid"
 META_COLUMNS = ["name", "family", "script", "class", "targets"]
 MEAN_GAIN = "mean gain"
+SHIFT_NOTE = ("in_domain: the row's score on the in-domain target (or language); shifted: under shift; delta_none: "
+              "against none, with its 95% paired-bootstrap interval over examples; delta_in_domain: shifted - "
+              "in_domain; ranks among the rows other than the controls.")
 
 FOLDERS = {
     "scores": "one `scores.parquet` per cell (intermediate=I/target=T/seed=S): one row per language, split "
@@ -233,7 +245,7 @@ def _claim_best_per_target(transfer: pd.DataFrame, targets: Sequence[str]) -> Cl
     gain = float(best["score"].mean() - best["baseline"].mean())
     choices = ", ".join(f"{t}: {best.loc[t, 'best']}" for t in targets)
     text = f"{_signed(gain)} over {len(targets)} targets ({choices})"
-    absent = _absent(list(TARGETS), list(targets))
+    absent = _absent(list(XTREME_BENCHMARK.scored), list(targets))
     if absent:
         return _replace(base, f"{text}; XTREME needs all nine targets, missing {', '.join(absent)}", UNMEASURABLE)
     return _replace(base, text, HOLDS if gain >= PAPER_BEST_GAIN - NO_GAIN else FAILS)
@@ -243,11 +255,43 @@ def _replace(claim: Claim, measured: str, verdict: str) -> Claim:
     return Claim(claim.claim, claim.paper, measured, verdict, claim.rule)
 
 
+def _claim_shift(shift: pd.DataFrame, kind: str) -> Claim:
+    rule = (f"on every shifted target with a {kind} shift (all measured): multitask's delta vs its in-domain score > "
+            "that of the single-task row best in domain")
+    base = Claim(f"Multi-task more robust to {kind} shift than the best single task", "not in the paper", "", "",
+                 rule)
+    parts = shift[shift["shift"].str.split().map(lambda kinds: kind in kinds)] if len(shift) else shift
+    if parts.empty:
+        return _replace(base, f"not in the grid: no target with a {kind} shift", ABSENT)
+    rows = set(parts["row"])
+    if MULTITASK_ROW not in rows or not rows & set(INTERMEDIATE_TASKS):
+        return _replace(base, f"not in the grid: {MULTITASK_ROW} or a single-task row", ABSENT)
+    texts, robust, complete = [], [], True
+    for target, part in parts.groupby("target", sort=False):
+        single = part[part["row"].isin(INTERMEDIATE_TASKS)].set_index("row")
+        mine = part[part["row"] == MULTITASK_ROW]["delta_in_domain"].iloc[0]
+        if single[["in_domain", "delta_in_domain"]].isna().any(axis=None) or pd.isna(mine):
+            complete = False
+            texts.append(f"{target}: not measured")
+            continue
+        best = single["in_domain"].idxmax()
+        robust.append(bool(mine > single.loc[best, "delta_in_domain"]))
+        theirs = single.loc[best, "delta_in_domain"]
+        texts.append(f"{target}: {MULTITASK_ROW} {_signed(mine)} vs {best} {_signed(theirs)}")
+    text = "; ".join(texts)
+    if not all(robust):
+        return _replace(base, text, FAILS)
+    return _replace(base, text, HOLDS if complete else UNMEASURABLE)
+
+
 def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
                  variants: Mapping[str, Mapping[str, Any]] | None = None,
-                 grid_marks: Marks | None = None) -> pd.DataFrame:
-    """The paper's headline findings held against `transfer` (`aggregate.transfer_table`): one row
-    each with claim, paper, measured, verdict, rule and marks (see the module docstring)."""
+                 grid_marks: Marks | None = None, shift: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's headline findings held against `transfer` (`aggregate.transfer_table`), and with a shift table
+    (`shift.shift_table`) the two shift claims: one row each with claim, paper, measured, verdict, rule and marks
+    (see the module docstring)."""
+    no_xtreme = XTREME not in transfer.columns  # a grid scored on another benchmark
+    transfer = transfer.assign(**{XTREME: np.nan}) if no_xtreme else transfer
     delta = delta_table(transfer)
     single = _single_rows(transfer)
     variants = variants or {}
@@ -262,6 +306,14 @@ def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
         _claim_best_per_target(transfer, targets),
     ]
     rests_on = [["bucc", "tatoeba"], ["qa"], [XTREME], [XTREME], ["xnli"], [XTREME], [XTREME], [*targets, XTREME]]
+    if no_xtreme:
+        claims = [_replace(c, "not in the grid: the XTREME score (another benchmark)", ABSENT)
+                  if XTREME in columns and c.verdict != ABSENT else c
+                  for c, columns in zip(claims, rests_on, strict=True)]
+    if shift is not None:
+        for kind in ("domain", "resources"):
+            claims.append(_claim_shift(shift, kind))
+            rests_on.append([t for t in dict.fromkeys(shift["target"]) if kind in TARGETS[t].shift.kinds])
     table = pd.DataFrame([asdict(c) for c in claims]).set_index("claim")
     table["marks"] = [grid_marks.summary(c for c in columns if c in transfer.columns) if grid_marks else ""
                       for columns in rests_on]
@@ -292,7 +344,11 @@ def language_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[
     targets it is evaluated on, and its gains (`language_gains`); sorted by class, then code."""
     gains = language_gains(scores, rows, targets)
     evaluated = scores[scores["target"].isin(list(targets))].groupby("language")["target"].unique()
-    languages = sorted(set(evaluated.index), key=lambda c: (LANGUAGES[c].resource_class if c in LANGUAGES else -1, c))
+    def order(code: str) -> tuple[int, str]:
+        known = LANGUAGES[code].resource_class if code in LANGUAGES else None
+        return (-1 if known is None else known, code)
+
+    languages = sorted(set(evaluated.index), key=order)
     meta = pd.DataFrame(
         [{"name": LANGUAGES[c].name, "family": LANGUAGES[c].family, "script": LANGUAGES[c].script,
           "class": LANGUAGES[c].resource_class} if c in LANGUAGES else {} for c in languages],
@@ -450,6 +506,8 @@ class _Page:
     notes: dict[str, list[str]]  # table ("transfer", "best", "per_language/<target>") -> the marks' notes
     marks: list[str]  # every mark's note, for the README
     data: pd.DataFrame  # `comparability.data_table` as text
+    shift: pd.DataFrame | None  # `shift.shift_table` as text, None without shifted targets
+    shift_notes: list[str]
 
 
 def _notes_html(lines: Sequence[str]) -> str:
@@ -496,6 +554,8 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
              f'<p class="note">A gain of at least {LARGE_GAIN:g} points is "large"; below {NO_GAIN:g} point is '
              '"no gain". Deltas are against the none row. marks: the marked columns a claim rests on (see under '
              'the transfer table).</p>',
+             *(['<h2 id="shift">Under shift: domain and resources</h2>', _html_table(page.shift),
+                _notes_html(page.shift_notes)] if page.shift is not None else []),
              '<h2 id="transfer">Transfer (rows: intermediate task; columns: targets, groups, XTREME)</h2>',
              _html_table(page.transfer), f'<p class="note">{escape(page.transfer_note)}</p>',
              _notes_html(page.notes["transfer"]),
@@ -529,7 +589,8 @@ def render_readme(page: _Page, results: Path, tables: Path, targets: Sequence[st
     """results/README.md: the folders, the grid's progress, and links to every table and plot."""
     folders = "\n".join(f"- `{name}/`: {text}" + ("" if (results / name).exists() else " (not there yet)")
                         for name, text in FOLDERS.items())
-    table_stems = ["transfer", "transfer_std", "delta", "best", "claims", "marks", "data", "languages",
+    shift = ["shift"] if page.shift is not None else []
+    table_stems = ["transfer", "transfer_std", "delta", "best", "claims", *shift, "marks", "data", "languages",
                    *(f"per_language/{t}" for t in targets)]
     table_links = "\n".join(f"- {stem}: " + ", ".join(_link(results, tables / f"{stem}.{ext}")
                                                       for ext in ("md", "csv", "parquet")) for stem in table_stems)
@@ -554,7 +615,7 @@ this page and the tables itself; by hand:
 
 ## The paper's headline findings on this grid
 
-{_markdown(page.claims)}
+{_markdown(page.claims)}{_shift_markdown(page)}
 ## Marks
 
 † marks a score over fewer languages than XTREME's (or a group or XTREME score over fewer targets, or over
@@ -582,6 +643,15 @@ local folder with a sha256 over the files read (`tables/data.*`).
 """
 
 
+def _shift_markdown(page: _Page) -> str:
+    if page.shift is None:
+        return ""
+    return f"""
+## Under shift: domain and resources (tables/shift.*)
+
+{_markdown(page.shift)}{notes_markdown(page.shift_notes)}"""
+
+
 def _write_table(df: pd.DataFrame, text: pd.DataFrame, stem: Path) -> list[Path]:
     paths = [stem.with_name(f"{stem.name}.{ext}") for ext in ("parquet", "csv", "md")]
     write_parquet(df, paths[0])
@@ -600,12 +670,17 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
     results, folder = layout.root, layout.tables
     rows, targets, seeds = spec.rows, spec.targets, spec.seeds
     grid_marks, transfer = tables.marks, tables.transfer
-    claims = claims_table(transfer, targets, spec.variants, grid_marks)
+    shifted = shift_targets(targets)
+    shift = shift_table(tables.scores, transfer, rows, targets, layout, seeds) if shifted else None
+    claims = claims_table(transfer, targets, spec.variants, grid_marks, shift)
     languages = language_table(tables.scores, rows, targets)
     gains = [c for c in languages.columns if c not in META_COLUMNS]
     mark_rows, data = grid_marks.table(), data_table(tables.scores, manifests)
 
     paths = _write_table(claims, _as_text(claims), folder / "claims")
+    shift_notes = rank_notes(shift, MULTITASK_ROW) if shift is not None else []
+    if shift is not None:
+        paths += write_shift(shift, folder, [SHIFT_NOTE, *shift_notes])
     paths += _write_table(mark_rows.set_index("target"), mark_rows.set_index("target"), folder / "marks")
     paths += _write_table(data.set_index("data"), _as_text(data.set_index("data")), folder / "data")
     paths += _write_table(languages, _as_text(languages, signed=gains), folder / "languages")
@@ -633,6 +708,9 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
                **{f"per_language/{t}": grid_marks.notes([t]) for t in targets}},
         marks=grid_marks.notes([*targets, *(c for c in transfer.columns if c not in targets)]),
         data=_as_text(data.set_index("data")),
+        shift=_as_text(shift.set_index(["target", "row"]), signed=[c for c in shift.columns if "delta" in c])
+        if shift is not None else None,
+        shift_notes=[SHIFT_NOTE, *shift_notes],
         grid_line=(f"Rows: {' '.join(rows)}. Targets: {' '.join(targets)}. Seeds: {' '.join(map(str, seeds))}. "
                    f"{n['done']} of {len(status)} cells done. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."),
     )
@@ -648,7 +726,7 @@ def aggregate(grid: Grid) -> list[Path]:
     layout = grid.layout
     write_config(grid.config, layout.config)  # what the refresh command the README shows reads
     scores = scan_scores(layout.scores_dir)
-    tables = compute_tables(scores.frame, grid.rows, grid.targets)
+    tables = compute_tables(scores.frame, grid.rows, grid.targets, grid.benchmark)
     paths = write_tables(tables, layout.tables)
     manifests = None
     if layout.checkpoints.is_dir():

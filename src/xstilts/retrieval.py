@@ -233,3 +233,27 @@ def bucc_f1(candidates: dict[tuple[int, int], float], gold: set[tuple[int, int]]
     precision, recall = correct / len(predicted), correct / len(gold)
     return {"precision": 100 * precision, "recall": 100 * recall,
             "f1": 100 * 2 * precision * recall / (precision + recall)}
+
+
+def top_k(queries: np.ndarray, candidates: np.ndarray, k: int, *, device: str | torch.device = "cpu") -> np.ndarray:
+    """The rows of each query's k cosine-nearest candidates [n, min(k, m)], best first (equal similarities: the
+    lowest row first, as faiss), blocked as `nearest` is."""
+    x, y = _unit_rows(queries, device), _unit_rows(candidates, device)
+    k = min(k, y.shape[0])
+    step = max(1, _BLOCK_ELEMENTS // y.shape[0])
+    found = [_topk(x[start:start + step] @ y.T, k)[1] for start in range(0, x.shape[0], step)]
+    return torch.cat(found).cpu().numpy()
+
+
+def average_precision_at_k(relevant: set[int], ranked: Sequence[int], k: int) -> float:
+    """AP@k as LAReQA's `utils_lareqa.average_precision_at_k` computes it: over the top k, each relevant hit adds
+    the precision at its rank; the sum is divided by min(|relevant|, k). 0 without relevant candidates (Mewsli-X's
+    MRR@k scores a mention whose entity is not found 0; with one relevant candidate AP@k is that reciprocal rank)."""
+    if not relevant:
+        return 0.0
+    hits = score = 0.0
+    for rank, candidate in enumerate(ranked[:k], 1):
+        if candidate in relevant:
+            hits += 1
+            score += hits / rank
+    return score / min(len(relevant), k)
