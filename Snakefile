@@ -29,5 +29,14 @@ rule all:
         GRID.aggregate().outputs.values(),
 
 
+onstart:
+    start_warm()
+
+
+onsuccess:
+    stop_warm()
+
+
 onerror:
+    stop_warm()
     refresh_partial_report()

@@ -112,10 +112,14 @@ def weights(results: Path) -> dict[str, bytes]:
 
 def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path,
                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
-    """From clean folders, the same command twice: every score and every model's weights bit for bit."""
+    """From clean folders, the same command twice: every score and every model's weights bit for bit. The
+    first run started its jobs warm (the demo's default), this one cold: the warm start changes nothing."""
+    assert "warm start unavailable" not in "".join(p.read_text() for p in (small_grid / "logs").rglob("*.log"))
+    assert (small_grid / "logs" / "warm_start.log").is_file()
     work = tmp_path_factory.mktemp("again")
-    (work / "overlay.yaml").write_text(OVERLAY)
+    (work / "overlay.yaml").write_text(OVERLAY + "warm_start: false\n")
     run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work)])
+    assert not (work / "out" / "logs" / "warm_start.log").exists()
     first, second = (pd.read_parquet(r / "scores")[[*SCORE_KEYS, "value"]] for r in (small_grid, work / "out"))
     pd.testing.assert_frame_equal(first.sort_values(SCORE_KEYS, ignore_index=True),
                                   second.sort_values(SCORE_KEYS, ignore_index=True), check_exact=True)
@@ -125,11 +129,16 @@ def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path
     assert [name for name in before if before[name] != after[name]] == []
 
 
-def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Path) -> None:
+MODES = {"warm": [], "cold": ["--config", "warm_start=false"]}  # both ways of starting a local run's jobs
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Path, mode: str) -> None:
     before = snapshot(small_grid)
     values_before = pd.read_parquet(small_grid / "scores")
     work = small_grid.parent
-    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", *snakemake_args(work)])
+    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", *MODES[mode],
+         *snakemake_args(work)])
     after = snapshot(small_grid)
     changed = {p for p in before if after.get(p) != before[p]}
     cell = "scores/intermediate=sst2/target=xnli/seed=1/scores.parquet"
@@ -146,19 +155,20 @@ def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Pat
                                   pd.read_parquet(small_grid / "scores")[[*SCORE_KEYS, "value"]], check_exact=True)
 
 
-def test_failed_cell_leaves_the_partial_grid_tables_and_report(small_grid: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_failed_cell_leaves_the_partial_grid_tables_and_report(small_grid: Path, mode: str) -> None:
     """A cell whose evaluation fails: the run ends non-zero, and the tables, README.md and report.html
     are written from the other cells, with that cell marked failed (the Snakefile's `onerror`)."""
     encoder = small_grid / "checkpoints" / "intermediate" / "sst2" / "seed=1" / "model.safetensors"
     cell = small_grid / "scores" / "intermediate=sst2" / "target=tatoeba" / "seed=1" / "scores.parquet"
     original, times = encoder.read_bytes(), encoder.stat()
     tables_before = (small_grid / "tables" / "transfer.parquet").stat().st_mtime_ns
-    cell.unlink()
-    (small_grid / "tables" / "transfer.md").unlink()  # as in a first run: the tables wait for every cell
+    cell.unlink(missing_ok=True)  # (the warm run of this test left it missing)
+    (small_grid / "tables" / "transfer.md").unlink(missing_ok=True)  # as in a first run: the tables wait for every cell
     encoder.write_bytes(b"not a checkpoint")  # tatoeba evaluates this encoder; its mtime stays, so only
     os.utime(encoder, ns=(times.st_atime_ns, times.st_mtime_ns))  # that evaluation reruns
     try:
-        done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/demo", "--keep-going",
+        done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/demo", "--keep-going", *MODES[mode],
                                *snakemake_args(small_grid.parent)], cwd=ROOT, env=env(), capture_output=True,
                               text=True)
     finally:

@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The jobs that import torch and transformers: with a local run's warm-start process (`xstilts.warm`) they
+# start as its children instead of paying the imports.
+WARM_COMMANDS = frozenset({"train", "evaluate", "init-untrained", "demo-pretrain"})
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: state saved; run the job again to resume
 DEFAULT_CONFIG = [Path("config.yaml")]
 
@@ -210,13 +213,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, warm: bool = True) -> int:
+    """The command line; a job command goes to the warm-start process when a local run has one (`warm`
+    False: run here, as that process's children do)."""
     p = parser()
     args, unknown = p.parse_known_args(argv)
     if unknown and not getattr(args, "passes_unknown", False):
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.snakemake_args, args.argv = unknown, list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the jobs' own processes do the parallel work
+    if warm and args.command in WARM_COMMANDS and not getattr(args, "show", False):
+        from xstilts.warm import run
+
+        if (code := run(args.argv)) is not None:
+            return code
     if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
         for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
             os.environ.setdefault(switch, "1")
