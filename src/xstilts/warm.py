@@ -17,6 +17,7 @@ targets and an authentication key); here the clients are unrelated processes tha
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -59,16 +60,18 @@ def _receive(conn: socket.socket, maxfds: int = 0) -> tuple[dict[str, Any] | Non
 # The resident process
 
 
-def preload() -> None:
-    """Import what the warm jobs import (torch, transformers' XLM-R, the package's training and evaluation);
-    nothing is run."""
-    from transformers import AutoModel, AutoTokenizer, XLMRobertaForMaskedLM, XLMRobertaModel  # noqa: F401
-    from transformers.models.auto import modeling_auto, tokenization_auto  # noqa: F401
+# What the warm jobs import: torch and transformers' XLM-R (through the package), the tokenizer and model
+# classes `Auto*` resolves lazily at the first load, the config's validation.
+PRELOAD = ("jsonschema", "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
+           "transformers.models.xlm_roberta.modeling_xlm_roberta",
+           "transformers.models.xlm_roberta.tokenization_xlm_roberta", "xstilts.jobs", "xstilts.training",
+           "xstilts.evaluation", "xstilts.demo.pretrain")
 
-    import xstilts.demo.pretrain
-    import xstilts.evaluation
-    import xstilts.jobs
-    import xstilts.training  # noqa: F401
+
+def preload() -> None:
+    """Import `PRELOAD`; nothing is run."""
+    for module in PRELOAD:
+        importlib.import_module(module)
 
 
 def serve(path: Path, idle: float = IDLE_S) -> None:
