@@ -78,6 +78,13 @@ def test_exit_status_and_streams_pass_through(resident: warm.Resident, tmp_path:
     done = job(["evaluate", "none", "xnli", "--configfile", *files], tmp_path, log, resident.socket)
     assert done.wait(timeout=120) == 2
     assert "data set 'xnli' is not prepared: results/data/eval/xnli/meta.json is missing" in log.read_text()
+    # an unexpected error: exit 1 and its traceback on the job's log, as a cold start (the status reads it)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{not json")
+    (tmp_path / "grid.yaml").write_text(f"model: {tmp_path / 'model'}\nrows: [none, untrained]\n")
+    done = job(["init-untrained", "--configfile", *files, str(tmp_path / "grid.yaml")], tmp_path, log, resident.socket)
+    assert done.wait(timeout=120) == 1
+    assert "Traceback (most recent call last)" in log.read_text()
 
 
 def test_the_stop_signal_reaches_the_trainer_and_it_resumes(resident: warm.Resident, tiny_encoder: Path,

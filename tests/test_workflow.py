@@ -29,8 +29,12 @@ demo:
 """
 
 
-def snakemake_args(work: Path) -> list[str]:
+def snakemake_args(work: Path, mode: str = "warm") -> list[str]:
+    """The grid in `work`; `mode` cold: the jobs start cold (`warm_start: false`), else warm (the default)."""
     configs = [str(ROOT / "config.yaml"), str(ROOT / "profiles/demo/demo-config.yaml"), str(work / "overlay.yaml")]
+    if mode == "cold":
+        (work / "cold.yaml").write_text("warm_start: false\n")
+        configs.append(str(work / "cold.yaml"))
     return ["--directory", str(work), "--configfile", *configs]
 
 
@@ -117,8 +121,8 @@ def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path
     assert "warm start unavailable" not in "".join(p.read_text() for p in (small_grid / "logs").rglob("*.log"))
     assert (small_grid / "logs" / "warm_start.log").is_file()
     work = tmp_path_factory.mktemp("again")
-    (work / "overlay.yaml").write_text(OVERLAY + "warm_start: false\n")
-    run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work)])
+    (work / "overlay.yaml").write_text(OVERLAY)
+    run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work, "cold")])
     assert not (work / "out" / "logs" / "warm_start.log").exists()
     first, second = (pd.read_parquet(r / "scores")[[*SCORE_KEYS, "value"]] for r in (small_grid, work / "out"))
     pd.testing.assert_frame_equal(first.sort_values(SCORE_KEYS, ignore_index=True),
@@ -129,7 +133,7 @@ def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path
     assert [name for name in before if before[name] != after[name]] == []
 
 
-MODES = {"warm": [], "cold": ["--config", "warm_start=false"]}  # both ways of starting a local run's jobs
+MODES = ("warm", "cold")  # both ways of starting a local run's jobs
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -137,8 +141,7 @@ def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Pat
     before = snapshot(small_grid)
     values_before = pd.read_parquet(small_grid / "scores")
     work = small_grid.parent
-    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", *MODES[mode],
-         *snakemake_args(work)])
+    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", *snakemake_args(work, mode)])
     after = snapshot(small_grid)
     changed = {p for p in before if after.get(p) != before[p]}
     cell = "scores/intermediate=sst2/target=xnli/seed=1/scores.parquet"
@@ -168,8 +171,8 @@ def test_failed_cell_leaves_the_partial_grid_tables_and_report(small_grid: Path,
     encoder.write_bytes(b"not a checkpoint")  # tatoeba evaluates this encoder; its mtime stays, so only
     os.utime(encoder, ns=(times.st_atime_ns, times.st_mtime_ns))  # that evaluation reruns
     try:
-        done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/demo", "--keep-going", *MODES[mode],
-                               *snakemake_args(small_grid.parent)], cwd=ROOT, env=env(), capture_output=True,
+        done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/demo", "--keep-going",
+                               *snakemake_args(small_grid.parent, mode)], cwd=ROOT, env=env(), capture_output=True,
                               text=True)
     finally:
         encoder.write_bytes(original)

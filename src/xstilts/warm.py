@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,8 @@ def _job(request: dict[str, Any], fds: list[int]) -> None:
         code = main(request["argv"], warm=False)
     except SystemExit as err:
         code = err.code if isinstance(err.code, int) else 1
+    except BaseException:  # as a cold start shows it: the traceback on the job's log
+        traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
