@@ -116,6 +116,10 @@ class Target:
     # Why the hub copy's numbers are not XTREME's, per language ("*": every language): what the local copy
     # (`sources.<local_path_key>`) avoids.
     hub_caveats: dict[str, str] = field(default_factory=dict)
+    # How its first split pairs each language's sentences with English ones (the alignment probes): `pairs`,
+    # rows holding both (Tatoeba, BUCC's gold pairs); `rows`, the same row number (XNLI's files list every
+    # language in pairID order); `ids`, the same example id (XQuAD's and MLQA's questions). None: not parallel.
+    parallel: Literal["pairs", "rows", "ids"] | None = None
 
     def source(self, language: str, split: str) -> HubSplit:
         """The hub split holding this target's data for one language."""
@@ -217,7 +221,7 @@ def _target(name, family, metric, group, schema, langs: str, trainset, splits, c
 def _targets() -> dict[str, Target]:
     entries = [
         _target("xnli", "pair_classification", "accuracy", "classification", "xnli", _XNLI, "mnli",
-                ("validation", "test"), lambda _: "XNLI", labels=NLI_LABELS),
+                ("validation", "test"), lambda _: "XNLI", labels=NLI_LABELS, parallel="rows"),
         _target("pawsx", "pair_classification", "accuracy", "classification", "pawsx", _PAWSX, "pawsx",
                 ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
         _target("udpos", "tagging", "f1", "tagging", "udpos", _UDPOS, "udpos", ("validation", "test"),
@@ -228,16 +232,16 @@ def _targets() -> dict[str, Target]:
         _target("panx", "tagging", "f1", "tagging", "panx", _PANX, "panx", ("validation", "test"),
                 lambda lang: f"PAN-X.{lang}", labels=NER_TAGS),
         _target("xquad", "qa", "f1_em", "qa", "squad", _XQUAD, "squad", ("validation",),
-                lambda lang: f"XQuAD.{lang}"),
+                lambda lang: f"XQuAD.{lang}", parallel="ids"),
         _target("mlqa", "qa", "f1_em", "qa", "squad", _MLQA, "squad", ("validation", "test"),
-                lambda lang: f"MLQA.{lang}.{lang}", qa_scorer="mlqa"),
+                lambda lang: f"MLQA.{lang}.{lang}", qa_scorer="mlqa", parallel="ids"),
         _target("tydiqa", "qa", "f1_em", "qa", "squad", _TYDIQA, "tydiqa", ("validation",),
                 lambda _: "tydiqa", id_prefixes={lang: TYDIQA_PREFIXES[lang] for lang in _TYDIQA.split()}),
         _target("bucc", "retrieval", "f1", "retrieval", "bitext", _BUCC, None, ("validation", "test"),
                 lambda lang: f"bucc18.{lang}", local_path_key="bucc", hub_caveats={"*": BUCC_HUB_CAVEAT},
-                search="mining"),
+                search="mining", parallel="pairs"),
         _target("tatoeba", "retrieval", "accuracy", "retrieval", "bitext", _TATOEBA, None,
-                ("validation",), lambda lang: f"tatoeba.{TATOEBA_CODES[lang]}", search="nearest"),
+                ("validation",), lambda lang: f"tatoeba.{TATOEBA_CODES[lang]}", search="nearest", parallel="pairs"),
     ]  # fmt: skip
     return {t.name: t for t in entries}
 

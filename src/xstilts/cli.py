@@ -100,6 +100,13 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         print(evaluate(spec).to_string(index=False))
 
 
+def cmd_align(a: argparse.Namespace) -> None:
+    if spec := _spec(a, "align", row=a.row, seed=a.seed):
+        from xstilts.alignment import align
+
+        print(align(spec).to_string(index=False))
+
+
 def cmd_aggregate(a: argparse.Namespace) -> None:
     grid = _grid(a)
     if _show(a, grid.aggregate()):
@@ -179,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("row")
     s.add_argument("target")
     s.add_argument("--seed", type=int, default=1)
+    s = _job(sub, "align", "alignment probes of one row's phase-(ii) encoder at every layer", cmd_align)
+    s.add_argument("row")
+    s.add_argument("--seed", type=int, default=1)
     _job(sub, "aggregate", "tables, plots, results/README.md and report.html from every scores.parquet",
          cmd_aggregate)
 
@@ -217,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.snakemake_args, args.argv = unknown, list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the jobs' own processes do the parallel work
-    if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
+    if args.command in ("train", "evaluate", "align"):  # jobs read only the prepared cache: fail at once, never wait
         for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
             os.environ.setdefault(switch, "1")
     from xstilts.config import ConfigError

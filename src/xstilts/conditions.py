@@ -39,6 +39,7 @@ from xstilts.lexicons import Switches
 if TYPE_CHECKING:
     import pandas as pd
 
+VERSION = 1  # of the transforms: a change invalidates the perturbed tables cached by evaluation jobs
 CLEAN = "clean"
 # `clean` on the examples the perturbations are scored on (`robustness.sample` < 1): every drop's reference
 CLEAN_SAMPLE = "clean_sample"
