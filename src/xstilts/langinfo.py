@@ -10,7 +10,10 @@ language table, Hu et al. 2020); scripts are the writing systems the XTREME data
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import pandas as pd
 
 from xstilts.languages import NAMES
 
@@ -59,3 +62,12 @@ _META: dict[str, tuple[str, str, int]] = {
 LANGUAGES: dict[str, LanguageInfo] = {
     code: LanguageInfo(code, NAMES[code], *meta) for code, meta in sorted(_META.items())
 }
+
+
+def language_frame(codes: Sequence[str]) -> pd.DataFrame:
+    """name, family, script and (resource) class of each language, indexed by code, sorted by class, then code
+    (a code without metadata, e.g. a demo's own, first, with empty fields)."""
+    ordered = sorted(codes, key=lambda c: (LANGUAGES[c].resource_class if c in LANGUAGES else -1, c))
+    return pd.DataFrame([{"name": LANGUAGES[c].name, "family": LANGUAGES[c].family, "script": LANGUAGES[c].script,
+                          "class": LANGUAGES[c].resource_class} if c in LANGUAGES else {} for c in ordered],
+                        index=pd.Index(ordered, name="language"), columns=["name", "family", "script", "class"])
