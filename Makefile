@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup browser demo demo-alternatives slurm-profile test lint bench clean-demo
+.PHONY: setup browser demo demo-alternatives demo-robustness slurm-profile test lint bench clean-demo
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ demo: setup  ## the whole X-STILTs grid on the built-in demo (tiny model, genera
 demo-alternatives: setup  ## after `make demo`: add the MLM-mixed and translated-data rows and the untrained control
 	snakemake --profile profiles/demo --configfile config.yaml profiles/demo/demo-config.yaml \
 	  profiles/demo/alternatives.yaml
+
+demo-robustness: setup  ## after `make demo`: perturbed evaluation, the adversarial attack and the alignment probes
+	snakemake --profile profiles/demo --configfile config.yaml profiles/demo/demo-config.yaml \
+	  profiles/demo/robustness.yaml
 
 slurm-profile: setup  ## install profiles/slurm as your Snakemake profile `slurm` (~/.config/snakemake/slurm), if you have none
 	@$(BIN)/python profiles/install.py

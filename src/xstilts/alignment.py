@@ -289,6 +289,7 @@ def write_probes(probes: Probes, layout: Layout, rows: Sequence[str]) -> list[Pa
     from xstilts.aggregate import write_formats
 
     wide = probes.means.pivot_table(index=["intermediate", "measure"], columns="layer", values="value")
+    wide.columns = [f"layer {layer}" for layer in wide.columns]
     paths = write_formats(wide.reset_index().set_index("intermediate"), layout.tables / "alignment_layers")
     paths += write_formats(probes.joined.set_index("intermediate"), layout.tables / "alignment_transfer")
     paths += write_formats(probes.correlations.set_index("target"), layout.tables / "alignment_correlation")
