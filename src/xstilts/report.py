@@ -75,6 +75,7 @@ from xstilts.comparability import Marks, data_table
 from xstilts.conditions import CLEAN, CLEAN_SAMPLE
 from xstilts.grid import Grid
 from xstilts.langinfo import RESOURCE_CLASSES, language_frame
+from xstilts.layout import Layout
 from xstilts.results_io import (
     atomic_path,
     collect_manifests,
@@ -580,7 +581,7 @@ def _section_markdown(section: _Section, results: Path) -> str:
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def robustness_section(robust: Robustness, claims: pd.DataFrame, grid_marks: Marks, layout: Any,
+def robustness_section(robust: Robustness, claims: pd.DataFrame, grid_marks: Marks, layout: Layout,
                        targets: Sequence[str]) -> _Section:
     """The robustness tables, claims and plots (`xstilts.robustness`)."""
     notes = tuple(grid_marks.notes(list(targets)))
@@ -611,7 +612,7 @@ def robustness_section(robust: Robustness, claims: pd.DataFrame, grid_marks: Mar
                     ("heatmap_robustness.png", "drop_by_resource.png"))
 
 
-def alignment_section(probes: Probes, layout: Any) -> _Section:
+def alignment_section(probes: Probes, layout: Layout) -> _Section:
     """The alignment plots and the correlation of alignment gains with transfer gains (`xstilts.alignment`)."""
     blocks = [_Block(f"{measure} by layer", image=layout.plot(f"alignment_{measure}")) for measure in MEASURES]
     blocks.append(_Block(
