@@ -2,6 +2,7 @@
 XTREME's own regression test."""
 
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from xstilts.metrics import (
     seqeval_f1,
     squad_scores,
     squad_v2_scores,
+    tag_counts,
     token_accuracy,
 )
 
@@ -245,3 +247,15 @@ def test_qa_examples_are_the_per_question_parts_of_the_official_totals(scorer: s
     expected["squad_v2"] = expected["squad"]
     assert [x for pair in examples for x in pair] == pytest.approx([x for pair in expected[scorer] for x in pair])
     assert qa_totals(examples) == official
+
+
+@pytest.mark.parametrize(("tags", "version"), [(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], "1.2.2"),
+                                               (["NOUN", "VERB", "ADJ", "X", "PUNCT", "SCONJ"], "0.0.12")])
+def test_tag_counts_per_sentence_add_up_to_the_corpus_f1(tags: list[str], version: str) -> None:
+    """The paired bootstrap resamples tagged sentences by their entity counts: summed, they are seqeval's F1."""
+    rng = random.Random(3)
+    for _ in range(5):
+        refs = [[rng.choice(tags) for _ in range(rng.randint(1, 8))] for _ in range(30)]
+        preds = [[t if rng.random() < 0.6 else rng.choice(tags) for t in r] for r in refs]
+        tp, predicted, gold = map(sum, zip(*tag_counts(preds, refs, version), strict=True))
+        assert 200 * tp / (predicted + gold) == pytest.approx(TAG_F1[version](preds, refs))

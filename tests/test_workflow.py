@@ -23,6 +23,8 @@ languages:
   tatoeba: [de, fr]
 training:
   defaults: {epochs: 1, batch_size: 16}
+robustness: {conditions: [char_noise, code_switch, adversarial], sample: 0.5}
+alignment: {max_pairs: 20}
 demo:
   sizes: {train: 120, dev: 40, eval: 30, corpus: 300}
   model: {vocab_size: 1000, hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, mlm_steps: 20}
@@ -88,6 +90,38 @@ def test_small_grid_fills_every_cell_and_table(small_grid: Path) -> None:
         "none/mnli", "none/pawsx", "sst2/mnli", "sst2/pawsx"]
 
 
+def test_small_grid_scores_its_perturbations_and_probes_its_encoders(small_grid: Path) -> None:
+    """Every cell under clean and, on half of its report split, the perturbations that serve its target
+    (adversarial on XNLI and PAWS-X); the robustness tables, claims and intervals; one probe per encoder; the
+    report's sections."""
+    scores = pd.read_parquet(small_grid / "scores")
+    conditions = scores.groupby("target")["condition"].unique().map(set).to_dict()
+    assert conditions["xnli"] == conditions["pawsx"] == {"clean", "clean_sample", "char_noise", "code_switch",
+                                                         "adversarial"}
+    assert conditions["tatoeba"] == {"clean", "clean_sample", "char_noise", "code_switch"}
+    sampled = scores[(scores["condition"] == "char_noise") & (scores["target"] == "xnli")]
+    assert set(sampled["split"]) == {"test"} and set(sampled["n_examples"]) == {15}
+    tables = small_grid / "tables"
+    robustness = pd.read_parquet(tables / "robustness.parquet")
+    assert list(robustness.index) == ["none", "sst2"] and "xnli/adversarial" in robustness.columns
+    assert robustness.notna().all().all()
+    attack = pd.read_parquet(tables / "attack.parquet")
+    assert (attack["accuracy under attack"] <= attack["accuracy"]).all() and (attack["forward_passes"] >= 1).all()
+    for name in ("robustness_delta", "robustness_ci", "robustness_claims", "robustness_languages", "delta_ci",
+                 "alignment_transfer", "alignment_correlation"):
+        assert (tables / f"{name}.parquet").is_file(), name
+    for plot in ("heatmap_robustness", "drop_by_resource", "alignment_cka", "alignment_isotropy"):
+        assert (tables / f"{plot}.png").stat().st_size > 1000, plot
+    alignment = pd.read_parquet(small_grid / "alignment")
+    assert set(alignment["intermediate"]) == {"none", "sst2"} and set(alignment["language"]) == {"de", "fr", "en"}
+    report = (small_grid / "report.html").read_text()
+    assert '<h2 id="robustness">' in report and '<h2 id="alignment">' in report
+    assert "## Robustness: perturbed evaluation conditions" in (small_grid / "README.md").read_text()
+    # the perturbed tables were made once per target, language and condition, whichever cell came first
+    cached = list((small_grid / "data/eval/xnli/conditions").rglob("*.parquet"))
+    assert len(cached) == 2 * 2  # char_noise and code_switch, en and de
+
+
 def test_small_grid_marks_its_partial_targets_and_says_what_data_it_read(small_grid: Path) -> None:
     """Two languages per target: every target, group and XTREME is marked partial (†) in every table; the
     data table names the demo's mirror (its folder and a digest of the files read) for every cache."""
@@ -104,7 +138,7 @@ def test_small_grid_marks_its_partial_targets_and_says_what_data_it_read(small_g
     assert "## Marks" in (small_grid / "README.md").read_text()
 
 
-SCORE_KEYS = ["intermediate", "target", "seed", "language", "split", "metric"]
+SCORE_KEYS = ["intermediate", "target", "seed", "language", "split", "condition", "metric"]
 
 
 def weights(results: Path) -> dict[str, bytes]:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.test_grid import job_counts
+from xstilts import metrics
 from xstilts.benchmarks import BENCHMARKS, XTREME, XTREME_R
 from xstilts.catalogue import TARGETS
 from xstilts.config import load_config
@@ -22,7 +23,7 @@ from xstilts.grid import Grid
 from xstilts.report import ABSENT, FAILS, HOLDS, UNMEASURABLE, claims_table
 from xstilts.retrieval import average_precision_at_k, top_k
 from xstilts.shift import shift_table
-from xstilts.significance import f1_of_counts, paired_bootstrap
+from xstilts.significance import example_stats, mean_over_languages, paired_bootstrap, statistic, value
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -113,11 +114,20 @@ def test_paired_bootstrap_by_hand() -> None:
     assert delta == 50.0 and 0 <= low < 50 < high <= 100
     same = paired_bootstrap(a, a, resamples=100)
     assert same == (0.0, 0.0, 0.0)  # paired: identical systems never differ
-    # strata: the mean over languages of each language's delta (10 and 0: 5), not the pooled one (11 - 7 = 4)
-    assert paired_bootstrap([30, 10, 5, 5, 5], [10, 10, 5, 5, 5], strata=["a", "a", "b", "b", "b"])[0] == 5.0
-    counts = np.array([[1, 0, 0], [0, 1, 1]])  # tp 1, fp 1, fn 1: F1 50
-    assert f1_of_counts(counts) == 50.0
-    assert paired_bootstrap(counts, np.array([[0, 0, 1], [0, 1, 1]]), statistic=f1_of_counts)[0] == 50.0
+    # a target's delta is the mean over its languages of each language's delta (10 and 0: 5), not the pooled 4
+    assert mean_over_languages({"a": (10.0, np.array([10.0])), "b": (0.0, np.array([0.0]))})[0] == 5.0
+
+
+def test_the_toxic_class_f1_is_resampled_by_its_counts() -> None:
+    """The toxicity target's F1 of the toxic class: each example's (tp, predicted, gold) counts, summed, give
+    `metrics.positive_f1` exactly, so a resample's F1 is the F1 of its examples."""
+    clean, toxic = TARGETS["toxicity"].labels[0], TARGETS["toxicity"].labels[-1]
+    rows = pd.DataFrame({"id": ["1", "2", "3"], "prediction": [toxic, toxic, clean], "gold": [toxic, clean, toxic],
+                         "score": [None] * 3})
+    assert statistic("toxicity") == "f1"
+    stats = example_stats("toxicity", rows).to_numpy()
+    assert stats.tolist() == [[1, 1, 1], [0, 1, 0], [0, 0, 1]]
+    assert value("f1", stats.sum(axis=0), 3) == metrics.positive_f1([1, 1, 0], [1, 0, 1], positive=1) == 50.0
 
 
 # ------------------------------------------------------------------------------------------ loaders

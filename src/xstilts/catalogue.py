@@ -188,6 +188,10 @@ class Target:
     # Why the hub copy's numbers are not XTREME's, per language ("*": every language): what the local copy
     # (`sources.<local_path_key>`) avoids.
     hub_caveats: dict[str, str] = field(default_factory=dict)
+    # How its first split pairs each language's sentences with English ones (the alignment probes): `pairs`,
+    # rows holding both (Tatoeba, BUCC's gold pairs); `rows`, the same row number (XNLI's files list every
+    # language in pairID order); `ids`, the same example id (XQuAD's and MLQA's questions). None: not parallel.
+    parallel: Literal["pairs", "rows", "ids"] | None = None
 
     def source(self, language: str, split: str) -> HubSplit:
         """The hub split holding this target's data for one language."""
@@ -315,7 +319,7 @@ def _targets() -> dict[str, Target]:
     tatoeba = _TATOEBA + " " + " ".join(TATOEBA_R_LANGUAGES)
     entries = [
         _target("xnli", "pair_classification", "accuracy", "xnli", _XNLI, "mnli",
-                ("validation", "test"), lambda _: "XNLI", labels=NLI_LABELS),
+                ("validation", "test"), lambda _: "XNLI", labels=NLI_LABELS, parallel="rows"),
         _target("pawsx", "pair_classification", "accuracy", "pawsx", _PAWSX, "pawsx",
                 ("validation", "test"), lambda lang: f"PAWS-X.{lang}", labels=("0", "1")),
         _target("xcopa", "multiple_choice", "accuracy", "copa", _XCOPA, "copa", ("validation", "test"),
@@ -330,17 +334,18 @@ def _targets() -> dict[str, Target]:
                 lambda lang: lang if lang in WIKIANN_LANGUAGES else f"PAN-X.{lang}", labels=NER_TAGS,
                 repos={lang: "unimelb-nlp/wikiann" for lang in WIKIANN_LANGUAGES}),
         _target("xquad", "qa", "f1_em", "squad", _XQUAD + " ro", "squad", ("validation",),
-                lambda lang: f"xquad.{lang}" if lang == "ro" else f"XQuAD.{lang}", repos={"ro": "google/xquad"}),
+                lambda lang: f"xquad.{lang}" if lang == "ro" else f"XQuAD.{lang}", repos={"ro": "google/xquad"},
+                parallel="ids"),
         _target("mlqa", "qa", "f1_em", "squad", _MLQA, "squad", ("validation", "test"),
-                lambda lang: f"MLQA.{lang}.{lang}", qa_scorer="mlqa"),
+                lambda lang: f"MLQA.{lang}.{lang}", qa_scorer="mlqa", parallel="ids"),
         _target("tydiqa", "qa", "f1_em", "squad", _TYDIQA, "tydiqa", ("validation",),
                 lambda _: "tydiqa", id_prefixes={lang: TYDIQA_PREFIXES[lang] for lang in _TYDIQA.split()}),
         _target("bucc", "retrieval", "f1", "bitext", _BUCC, None, ("validation", "test"),
                 lambda lang: f"bucc18.{lang}", local_path_key="bucc", hub_caveats={"*": BUCC_HUB_CAVEAT},
-                search="mining"),
+                search="mining", parallel="pairs"),
         _target("tatoeba", "retrieval", "accuracy", "bitext", tatoeba, None, ("validation",),
                 lambda lang: (f"{TATOEBA_CODES[lang]}-eng" if lang in TATOEBA_R_LANGUAGES
-                              else f"tatoeba.{TATOEBA_CODES[lang]}"), search="nearest",
+                              else f"tatoeba.{TATOEBA_CODES[lang]}"), search="nearest", parallel="pairs",
                 repos={lang: "mteb/tatoeba-bitext-mining" for lang in TATOEBA_R_LANGUAGES},
                 hub_splits={lang: "test" for lang in TATOEBA_R_LANGUAGES}),
         # Mewsli-X: no hub copy; `sources.mewslix` is the folder get-mewsli-x.sh writes (mentions of WikiNews

@@ -18,7 +18,7 @@ from typing import Any
 
 # The jobs that import torch and transformers: with a local run's warm-start process (`xstilts.warm`) they
 # start as its children instead of paying the imports.
-WARM_COMMANDS = frozenset({"train", "evaluate", "init-untrained", "demo-pretrain"})
+WARM_COMMANDS = frozenset({"train", "evaluate", "align", "init-untrained", "demo-pretrain"})
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: state saved; run the job again to resume
 DEFAULT_CONFIG = [Path("config.yaml")]
 
@@ -103,6 +103,13 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         print(evaluate(spec).to_string(index=False))
 
 
+def cmd_align(a: argparse.Namespace) -> None:
+    if spec := _spec(a, "align", row=a.row, seed=a.seed):
+        from xstilts.alignment import align
+
+        print(align(spec).to_string(index=False))
+
+
 def cmd_aggregate(a: argparse.Namespace) -> None:
     grid = _grid(a)
     if _show(a, grid.aggregate()):
@@ -182,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("row")
     s.add_argument("target")
     s.add_argument("--seed", type=int, default=1)
+    s = _job(sub, "align", "alignment probes of one row's phase-(ii) encoder at every layer", cmd_align)
+    s.add_argument("row")
+    s.add_argument("--seed", type=int, default=1)
     _job(sub, "aggregate", "tables, plots, results/README.md and report.html from every scores.parquet",
          cmd_aggregate)
 
@@ -227,7 +237,7 @@ def main(argv: list[str] | None = None, warm: bool = True) -> int:
 
         if (code := run(args.argv)) is not None:
             return code
-    if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
+    if args.command in ("train", "evaluate", "align"):  # jobs read only the prepared cache: fail at once, never wait
         for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
             os.environ.setdefault(switch, "1")
     from xstilts.config import ConfigError

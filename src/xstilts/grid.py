@@ -9,6 +9,7 @@ every job's paths and settings are testable without Snakemake.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,23 @@ from xstilts.catalogue import (
     stages,
     target_trainsets,
 )
+from xstilts.conditions import CLEAN, CLEAN_SAMPLE, CONDITIONS, PERTURBATIONS
 from xstilts.config import ConfigError
 from xstilts.layout import Layout
-from xstilts.settings import HParams, JobSize, MLMSettings, RetrievalSettings, Sampling
+from xstilts.settings import (
+    AlignmentSettings,
+    HParams,
+    JobSize,
+    MLMSettings,
+    RetrievalSettings,
+    RobustnessSettings,
+    Sampling,
+    SignificanceSettings,
+    from_mapping,
+)
 from xstilts.specs import (
     AggregateSpec,
+    AlignSpec,
     DemoDataSpec,
     DemoPretrainSpec,
     EvaluateSpec,
@@ -40,8 +53,6 @@ from xstilts.specs import (
 )
 
 Cell = tuple[str, str, int]
-# The GPU rules, and the wildcard of each that names the task its job is sized by (config `resources`).
-SIZED_BY = {"train_intermediate": "row", "train_target": "trainset", "evaluate": "target"}
 
 
 class Grid:
@@ -189,6 +200,53 @@ class Grid:
     def deterministic(self) -> bool:
         return bool(self.config.get("deterministic"))
 
+    @property
+    def lexicons(self) -> Path | None:
+        """The bilingual lexicons (`sources.lexicons`, MUSE format) of `code_switch` and `adversarial`."""
+        folder = (self.config.get("sources") or {}).get("lexicons")
+        return Path(folder) if folder else None
+
+    @cached_property
+    def robustness(self) -> RobustnessSettings | None:
+        """The perturbed evaluation conditions (config `robustness`; absent or null: clean only)."""
+        section = self.config.get("robustness")
+        return None if section is None else from_mapping(RobustnessSettings, section)
+
+    def conditions(self, target: str) -> tuple[str, ...]:
+        """The conditions a target is evaluated under: clean, then each configured perturbation that serves
+        its family, if the target is among `robustness.targets` (null: every target of the grid), with clean on
+        their sample of the examples as their reference (`conditions.CLEAN_SAMPLE`)."""
+        settings = self.robustness
+        if settings is None or target not in (settings.targets or self.targets):
+            return (CLEAN,)
+        served = tuple(c for c in settings.conditions if CONDITIONS[c].serves_target(target))
+        return (CLEAN, *((CLEAN_SAMPLE,) if served and settings.sample < 1 else ()), *served)
+
+    def robustness_for(self, target: str) -> RobustnessSettings | None:
+        """The robustness settings an evaluation of `target` depends on: its conditions, and the settings of the
+        others at their defaults (`EvaluateSpec.robustness`)."""
+        settings, conditions = self.robustness, tuple(c for c in self.conditions(target) if c in PERTURBATIONS)
+        if settings is None or not conditions:
+            return None
+        defaults = RobustnessSettings()
+        return replace(settings, conditions=conditions, targets=None,
+                       **{c: getattr(defaults, c) for c in PERTURBATIONS if c not in conditions})
+
+    @cached_property
+    def alignment(self) -> AlignmentSettings | None:
+        """The alignment probes (config `alignment`; absent or null: none)."""
+        section = self.config.get("alignment")
+        return None if section is None else from_mapping(AlignmentSettings, section)
+
+    @property
+    def parallel_targets(self) -> list[str]:
+        """The grid's targets whose data pair sentences with English ones (`Target.parallel`)."""
+        return [t for t in self.targets if TARGETS[t].parallel]
+
+    @property
+    def significance(self) -> SignificanceSettings:
+        return from_mapping(SignificanceSettings, self.config.get("significance"))
+
     # --- job specs -------------------------------------------------------------------------------
     def spec(self, rule: str, **wildcards: str | int) -> Spec:
         """The spec of a rule's job, from the rule's wildcards (what a rule passes is its identity); a
@@ -196,6 +254,8 @@ class Grid:
         allowed = {"row": self.trained_rows if rule == "train_intermediate" else self.rows,
                    "target": self.targets, "trainset": self.trainsets, "dataset": self.datasets,
                    "seed": self.seeds}
+        if rule == "align" and self.alignment is None:
+            raise ConfigError("this grid has no alignment probes (config `alignment`)")
         for key, value in wildcards.items():
             choices = allowed[key]
             if (int(value) if key == "seed" else value) not in choices:
@@ -288,18 +348,36 @@ class Grid:
 
     def evaluate(self, row: str, target: str, seed: int | str) -> EvaluateSpec:
         seed = int(seed)
+        conditions = self.conditions(target)
+        lexicon = any(CONDITIONS[c].lexicon for c in conditions)
         return self._cached(("evaluate", row, target, str(seed)), lambda: EvaluateSpec(
             log=self.layout.log("evaluate", row, target, f"seed={seed}"), row=row, target=target, seed=seed,
             model=self.cell_model(row, target, seed), data=self.layout.eval_data(target),
             out=self.layout.scores(row, target, seed), predictions=self.layout.predictions(row, target, seed),
-            job_size=self.job_size("evaluate", target), retrieval=self.retrieval(target),
-            deterministic=self.deterministic))
+            job_size=self.job_size("evaluate", target), conditions=conditions, retrieval=self.retrieval(target),
+            deterministic=self.deterministic, robustness=self.robustness_for(target),
+            perturbed=self.layout.perturbed(target) if len(conditions) > 1 else None,
+            lexicons=self.lexicons if lexicon else None))
+
+    def align(self, row: str, seed: int | str) -> AlignSpec:
+        """A row's alignment probes, sized as a Tatoeba evaluation (the same work: encoder passes over
+        parallel sentences)."""
+        seed = int(seed)
+        assert self.alignment is not None, "config `alignment` is not set"
+        return self._cached(("align", row, str(seed)), lambda: AlignSpec(
+            log=self.layout.log("alignment", row, f"seed={seed}"), row=row, seed=seed,
+            encoder=self.encoder(row, seed), data={t: self.layout.eval_data(t) for t in self.parallel_targets},
+            out=self.layout.alignment(row, seed), settings=self.alignment,
+            job_size=self.job_size("evaluate", "tatoeba"), deterministic=self.deterministic))
 
     def aggregate(self) -> AggregateSpec:
+        alignments = tuple(self.layout.alignment(r, s) for r in self.rows for s in self.seeds) if self.alignment else ()
         return AggregateSpec(log=self.layout.log("aggregate"), results=self.layout.root, config=self.layout.config,
                              rows=tuple(self.rows), targets=tuple(self.targets), seeds=tuple(self.seeds),
                              variants=self.variants,
-                             cells=tuple(self.layout.scores(r, t, s) for r, t, s in self.cells()))
+                             cells=tuple(self.layout.scores(r, t, s) for r, t, s in self.cells()),
+                             alignments=alignments, significance=self.significance,
+                             alignment_layer=self.alignment.layer if self.alignment else None)
 
     # --- the jobs of the DAG ---------------------------------------------------------------------
     def cell_jobs(self, row: str, target: str, seed: int) -> list[TrainSpec | InitUntrainedSpec | EvaluateSpec]:
@@ -323,6 +401,9 @@ class Grid:
     def evaluate_jobs(self) -> list[EvaluateSpec]:
         return [self.evaluate(r, t, s) for r, t, s in self.cells()]
 
+    def align_jobs(self) -> list[AlignSpec]:
+        return [self.align(r, s) for r in self.rows for s in self.seeds] if self.alignment else []
+
     def jobs(self) -> Iterator[Spec]:
         """Every job of the grid, upstream first."""
         yield from (self.prepare_dataset(d) for d in self.datasets)
@@ -332,6 +413,7 @@ class Grid:
             yield from (self.init_untrained(s) for s in self.seeds)
         yield from self.target_jobs()
         yield from self.evaluate_jobs()
+        yield from self.align_jobs()
         yield self.aggregate()
 
     @cached_property

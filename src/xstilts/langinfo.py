@@ -13,7 +13,10 @@ Hu et al. 2020; creoles as "Creole"); scripts are the writing systems the data u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import pandas as pd
 
 from xstilts.languages import NAMES
 
@@ -80,3 +83,16 @@ _META: dict[str, tuple[str, str, int | None]] = {
 LANGUAGES: dict[str, LanguageInfo] = {
     code: LanguageInfo(code, NAMES[code], *meta) for code, meta in sorted(_META.items())
 }
+
+
+def language_frame(codes: Sequence[str]) -> pd.DataFrame:
+    """name, family, script and (resource) class of each language, indexed by code, sorted by class, then code
+    (a code without metadata, e.g. a demo's own, first, with empty fields)."""
+    def order(code: str) -> tuple[int, str]:  # a class of None (not in Joshi et al.'s list) with the unknown
+        known = LANGUAGES[code].resource_class if code in LANGUAGES else None
+        return (-1 if known is None else known, code)
+
+    ordered = sorted(codes, key=order)
+    return pd.DataFrame([{"name": LANGUAGES[c].name, "family": LANGUAGES[c].family, "script": LANGUAGES[c].script,
+                          "class": LANGUAGES[c].resource_class} if c in LANGUAGES else {} for c in ordered],
+                        index=pd.Index(ordered, name="language"), columns=["name", "family", "script", "class"])

@@ -6,10 +6,9 @@ from its own English part) and grid row:
   in-domain language (toxicity: English);
 - `shifted`: the row's score under shift: the transfer table's value, or the mean over the target's other
   languages (toxicity);
-- `delta_none`: shifted minus `none`'s shifted score, with its 95% paired-bootstrap interval
-  (`delta_none_low`, `delta_none_high`; `significance.paired_bootstrap` over the examples of the report split
-  in predictions.parquet, paired by seed, language and example id, resampled within each seed and language;
-  F1 targets by per-example counts);
+- `delta_none`: shifted minus `none`'s shifted score, with its paired-bootstrap interval (`delta_none_low`,
+  `delta_none_high`; `xstilts.significance` over the examples of the report split in predictions.parquet, as
+  the delta table's: per language, F1 targets by per-example counts, seeds combined);
 - `delta_in_domain`: shifted minus in_domain, the same row;
 - `rank_in_domain`, `rank_shifted`: the row's rank among the grid's rows other than the controls (1 = best).
 Missing cells are NaN.
@@ -17,22 +16,21 @@ Missing cells are NaN.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xstilts.aggregate import cell_scores
-from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, TARGETS, Target
-from xstilts.conditions import CLEAN
+from xstilts.aggregate import baseline_delta, cell_scores
+from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, TARGETS
 from xstilts.layout import Layout
-from xstilts.significance import f1_of_counts, mean, paired_bootstrap
+from xstilts.results_io import read_predictions
+from xstilts.settings import SignificanceSettings
+from xstilts.significance import interval, seed_means, target_values
 
 COLUMNS = ["target", "row", "shift", "from", "in_domain", "shifted", "delta_in_domain", "delta_none", "delta_none_low",
            "delta_none_high", "rank_in_domain", "rank_shifted"]
-RESAMPLES = 1000
 
 
 def shifted_targets(targets: Sequence[str]) -> list[str]:
@@ -53,60 +51,22 @@ def _ranks(values: pd.Series) -> pd.Series:
     return others.rank(ascending=False, method="min").reindex(values.index)
 
 
-def example_values(target: Target, predictions: pd.DataFrame) -> tuple[np.ndarray, object]:
-    """Per-example values and the statistic that makes the target's metric of them: each example's score (its
-    mean), or for F1 targets (true positive, false positive, false negative) counts: of entities per sentence
-    (tagging, seqeval's reading of BIO tags) or of the positive class, the last label (classification)."""
-    if target.metric != "f1":
-        return predictions["score"].to_numpy(dtype="float64"), mean
-    if target.family == "tagging":
-        from seqeval.metrics.sequence_labeling import get_entities
-
-        def counts(pred: str, gold: str) -> tuple[int, int, int]:
-            p, g = set(get_entities(json.loads(pred))), set(get_entities(json.loads(gold)))
-            return len(p & g), len(p - g), len(g - p)
-    else:
-        positive = target.labels[-1]
-
-        def counts(pred: str, gold: str) -> tuple[int, int, int]:
-            return int(pred == gold == positive), int(pred == positive != gold), int(gold == positive != pred)
-    rows = [counts(p, g) for p, g in zip(predictions["prediction"], predictions["gold"], strict=True)]
-    return np.asarray(rows, dtype="float64").reshape(-1, 3), f1_of_counts
-
-
-def _predictions(layout: Layout, row: str, target: str, seeds: Sequence[int]) -> pd.DataFrame | None:
-    frames = []
-    for seed in seeds:
-        path = layout.predictions(row, target, seed)
-        if not path.is_file():
-            return None
-        df = pd.read_parquet(path)
-        frames.append(df.assign(seed=seed))
+def bootstrap_none(layout: Layout, row: str, target: str, seeds: Sequence[int],
+                   settings: SignificanceSettings) -> tuple[float, float]:
+    """The paired-bootstrap interval of a row's shifted delta against `none` (`xstilts.significance`, as the
+    delta table's; over the languages under shift); NaN without predictions."""
     t = TARGETS[target]
-    df = pd.concat(frames, ignore_index=True)
-    df = df[(df["split"] == t.report_split) & (df["condition"] == CLEAN)]
-    return df[df["language"] != t.shift.language] if t.shift.language else df
-
-
-def bootstrap_none(layout: Layout, row: str, target: str, seeds: Sequence[int]) -> tuple[float, float]:
-    """The 95% paired-bootstrap interval of a row's shifted delta against `none` (NaN without predictions)."""
-    mine, base = _predictions(layout, row, target, seeds), _predictions(layout, BASELINE_ROW, target, seeds)
-    if mine is None or base is None:
-        return np.nan, np.nan
-    keys = ["seed", "language", "id"]
-    paired = mine.merge(base, on=keys, suffixes=("", "_none"))
-    if paired.empty:
-        return np.nan, np.nan
-    t = TARGETS[target]
-    a, statistic = example_values(t, paired)
-    b, _ = example_values(t, paired[keys].assign(**{c: paired[f"{c}_none"] for c in ("prediction", "gold", "score")}))
-    strata = (paired["seed"].astype(str) + "/" + paired["language"]).to_numpy()
-    _, low, high = paired_bootstrap(a, b, RESAMPLES, seed=0, strata=strata, statistic=statistic)
+    predictions = read_predictions(layout.predictions_dir, target, t.report_split)
+    shifted = predictions[predictions["language"] != t.shift.language] if t.shift.language else predictions
+    values = target_values(target, shifted, settings.resamples, settings.seed) if len(shifted) else {}
+    per_seed = seed_means(values, seeds, lambda v, s: baseline_delta(v, row, s))
+    _, low, high = interval(per_seed, settings.seed, settings.level)
     return low, high
 
 
 def shift_table(scores: pd.DataFrame, transfer: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
-                layout: Layout | None = None, seeds: Sequence[int] = ()) -> pd.DataFrame:
+                layout: Layout | None = None, seeds: Sequence[int] = (),
+                settings: SignificanceSettings | None = None) -> pd.DataFrame:
     """The shift table (module docstring): one row per (shifted target, grid row); no intervals without `layout`."""
     cells = cell_scores(scores) if len(scores) else pd.DataFrame(columns=["intermediate", "target", "seed",
                                                                           "language", "value"])
@@ -126,7 +86,7 @@ def shift_table(scores: pd.DataFrame, transfer: pd.DataFrame, rows: Sequence[str
         for row in rows:
             low = high = np.nan
             if layout is not None and row != BASELINE_ROW and not np.isnan(shifted[row]) and not np.isnan(base):
-                low, high = bootstrap_none(layout, row, target, seeds)
+                low, high = bootstrap_none(layout, row, target, seeds, settings or SignificanceSettings())
             records.append({"target": target, "row": row, "shift": " ".join(shift.kinds), "from": source,
                             "in_domain": in_domain[row], "shifted": shifted[row],
                             "delta_in_domain": shifted[row] - in_domain[row], "delta_none": shifted[row] - base,

@@ -13,8 +13,9 @@ not on the hub), `local/mewslix/` (Mewsli-X as get-mewsli-x.sh writes it: candid
 wikinews_mentions-{dev,test}.jsonl), `local/ud-treebanks-v2.5/UD_<Language>-Demo/<iso>_demo-ud-<split>.conllu`
 (the UD-POS sentences as a UD release: ADP + DET fused into one multiword token outside English, an empty node now and
 then, and for each non-English language a second treebank `UD_Old_<Language>-Demo/q<iso>_demo-ud-test.conllu`
-that XTREME's selection by ISO prefix leaves out) and `corpus/<lang>.txt` (MLM text; about half of each
-non-English corpus translates the English lines, line by line).
+that XTREME's selection by ISO prefix leaves out), `corpus/<lang>.txt` (MLM text; about half of each
+non-English corpus translates the English lines, line by line) and `lexicons/<src>-<tgt>.txt` (exact bilingual
+lexicons of the world's words in the MUSE format, for every pair of its languages and English).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import pyarrow.parquet as pq
 
 from xstilts.catalogue import DATASETS, NER_TAGS, NLI_LABELS, TARGETS, UPOS_TAGS, HubSplit
 from xstilts.languages import NAMES, TATOEBA_CODES, TYDIQA_PREFIXES
+from xstilts.lexicons import FOLDER as LEXICON_FOLDER
+from xstilts.lexicons import demo_pairs, file_name, render
 from xstilts.ud import UD_SPLITS, conllu_text
 
 UD_FOLDER = "ud-treebanks-v2.5"  # the demo's UD release, under `local/`
@@ -1023,6 +1026,7 @@ def generate_hub_mirror(out_dir: Path, languages: Mapping[str, Sequence[str]], *
         _write_ud_release(out_dir / "local" / UD_FOLDER, world, seed, sizes, languages["udpos"])
     _write_corpus(out_dir / "corpus", world, seed, sizes.corpus,
                   sorted({lang for langs in languages.values() for lang in langs} - {"en"}))
+    _write_lexicons(out_dir / LEXICON_FOLDER, {lang for langs in languages.values() for lang in langs})
 
 
 def _ud_sentence(sent: _Sent, lang: str, index: int) -> list[dict[str, Any]]:
@@ -1075,3 +1079,15 @@ def _write_corpus(folder: Path, world: _World, seed: int, n: int, languages: lis
         tmp = folder / f"{lang}.txt.tmp"
         tmp.write_text("".join(_text([s], lang) + "\n" for s in sents), encoding="utf-8")
         os.replace(tmp, folder / f"{lang}.txt")
+
+
+def _write_lexicons(folder: Path, languages: set[str]) -> None:
+    """Every vocabulary word of the world (punctuation left out) in one language and its form in another: the
+    exact translations, since the languages substitute word for word (`lexicons.demo_pairs`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    words = sorted({t.text for t in _WORDS.values()} - _PUNCTUATION)
+    for source, target in sorted(demo_pairs(languages)):
+        forms, translations = _lexicon(source), _lexicon(target)
+        tmp = folder / (file_name(source, target) + ".tmp")
+        tmp.write_text(render({forms[w]: (translations[w],) for w in words}), encoding="utf-8")
+        os.replace(tmp, folder / file_name(source, target))
