@@ -319,8 +319,8 @@ def test_transfer_deltas_get_paired_bootstrap_intervals_and_a_mark_where_they_ho
                                                 ("anli", "xnli", 1): 52.5, ("none", "xnli", 2): 50,
                                                 ("mnli", "xnli", 2): 85, ("anli", "xnli", 2): 50}.items()])
     tables = compute_tables(scores, ["none", "mnli", "anli"], ["xnli"],
-                            transfer_intervals(values, ["none", "mnli", "anli"], ["xnli"], [1, 2],
-                                               SignificanceSettings()))
+                            intervals=transfer_intervals(values, ["none", "mnli", "anli"], ["xnli"], [1, 2],
+                                                         SignificanceSettings()))
     assert tables.delta.loc["mnli", "xnli"] == pytest.approx(intervals.loc[("mnli", "xnli"), "delta"])
     write_tables(tables, tmp_path)
     delta = (tmp_path / "delta.md").read_text()
