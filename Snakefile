@@ -20,6 +20,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/intermediate.smk"
 include: "workflow/rules/target.smk"
+include: "workflow/rules/alignment.smk"
 include: "workflow/rules/aggregate.smk"
 
 
@@ -29,5 +30,14 @@ rule all:
         GRID.aggregate().outputs.values(),
 
 
+onstart:
+    start_warm()
+
+
+onsuccess:
+    stop_warm()
+
+
 onerror:
+    stop_warm()
     refresh_partial_report()

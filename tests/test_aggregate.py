@@ -11,6 +11,7 @@ import pytest
 
 from xstilts.aggregate import (
     DELTA_NOTE,
+    INTERVAL_NOTE,
     best_table,
     cell_scores,
     chance_levels,
@@ -20,12 +21,15 @@ from xstilts.aggregate import (
     per_language_table,
     seed_count_table,
     significant_table,
+    transfer_intervals,
     transfer_std_table,
     transfer_table,
     write_tables,
 )
 from xstilts.layout import Layout
 from xstilts.results_io import read_scores, write_scores
+from xstilts.settings import SignificanceSettings
+from xstilts.significance import target_values
 
 ROWS = ["none", "mnli", "anli", "multitask"]
 TARGETS = ["xnli", "pawsx", "udpos", "xquad", "bucc"]
@@ -287,3 +291,38 @@ def test_best_table_never_picks_a_control_row() -> None:
     transfer = pd.DataFrame({"xnli": [50.0, 90.0, 60.0]}, index=pd.Index(["none", "untrained", "mnli"]))
     best = best_table(transfer)
     assert best.loc["xnli", "best"] == "mnli" and best.loc["xnli", "delta"] == 10.0
+
+
+def _predictions(target: str, rows: dict[tuple[str, int], int], n: int = 40) -> pd.DataFrame:
+    """Per-example scores of each (row, seed): right on its first `right` examples of `de`."""
+    return pd.DataFrame([{"language": "de", "split": "test", "condition": "clean", "id": str(i), "prediction": "",
+                          "gold": "", "score": 100.0 * (i < right), "intermediate": row, "seed": seed}
+                         for (row, seed), right in rows.items() for i in range(n)])
+
+
+def test_transfer_deltas_get_paired_bootstrap_intervals_and_a_mark_where_they_hold_0(tmp_path: Path) -> None:
+    values = {"xnli": target_values("xnli", _predictions("xnli", {("none", 1): 20, ("mnli", 1): 36, ("anli", 1): 21,
+                                                                   ("none", 2): 20, ("mnli", 2): 34,
+                                                                   ("anli", 2): 20}), 500, 0),
+              "pawsx": target_values("pawsx", _predictions("pawsx", {("none", 1): 30, ("mnli", 1): 30,
+                                                                     ("none", 2): 30, ("mnli", 2): 31}), 500, 0)}
+    intervals = transfer_intervals(values, ["none", "mnli", "anli"], ["xnli", "pawsx"], [1, 2],
+                                   SignificanceSettings()).set_index(["intermediate", "column"])
+    # mnli on xnli: +40 and +35 points with seeds 1 and 2 -> +37.5, far from 0; anli: +2.5 and 0 -> holds 0
+    assert intervals.loc[("mnli", "xnli"), "delta"] == pytest.approx(37.5)
+    assert not intervals.loc[("mnli", "xnli"), "contains_zero"] and intervals.loc[("anli", "xnli"), "contains_zero"]
+    assert intervals.loc[("mnli", "classification"), "delta"] == pytest.approx((37.5 + 1.25) / 2)
+    assert np.isnan(intervals.loc[("anli", "pawsx"), "delta"]) and np.isnan(intervals.loc[("anli", "xtreme"), "low"])
+    scores = pd.DataFrame([{"intermediate": r, "target": t, "seed": s, "language": "de", "split": "test",
+                            "condition": "clean", "metric": "accuracy", "value": v, "n_examples": 40}
+                           for (r, t, s), v in {("none", "xnli", 1): 50, ("mnli", "xnli", 1): 90,
+                                                ("anli", "xnli", 1): 52.5, ("none", "xnli", 2): 50,
+                                                ("mnli", "xnli", 2): 85, ("anli", "xnli", 2): 50}.items()])
+    tables = compute_tables(scores, ["none", "mnli", "anli"], ["xnli"],
+                            intervals=transfer_intervals(values, ["none", "mnli", "anli"], ["xnli"], [1, 2],
+                                                         SignificanceSettings()))
+    assert tables.delta.loc["mnli", "xnli"] == pytest.approx(intervals.loc[("mnli", "xnli"), "delta"])
+    write_tables(tables, tmp_path)
+    delta = (tmp_path / "delta.md").read_text()
+    assert "+37.5* " in delta and "+1.2°" in delta and INTERVAL_NOTE in delta
+    assert pd.read_csv(tmp_path / "delta_ci.csv")["column"].tolist()[:3] == ["xnli", "classification", "xtreme"]

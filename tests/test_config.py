@@ -14,6 +14,7 @@ import yaml
 from snakemake.utils import update_config
 
 from xstilts import status, submit
+from xstilts.benchmarks import XTREME
 from xstilts.cli import main
 from xstilts.config import SCHEMA_FILE, ConfigError, config_schema, load_config, merge, resolve_config
 from xstilts.demo.world import UD_FOLDER
@@ -63,7 +64,7 @@ def test_misspelt_hyperparameter(paper: dict) -> None:
 
 
 def test_unknown_target(paper: dict) -> None:
-    message = refuse({**paper, "targets": [*paper["targets"], "xnlii"]})
+    message = refuse({**paper, "targets": [*XTREME.targets, "xnlii"]})
     assert message.startswith("config targets[9]: 'xnlii' is not allowed")
     assert "did you mean `xnli`?" in message and "tatoeba" in message
 
@@ -147,6 +148,53 @@ def test_unreadable_files_are_refused_in_one_line(tmp_path: Path) -> None:
         load_config([tmp_path / "absent.yaml"])
 
 
+# --- robustness and alignment: refused when the DAG is built -------------------------------------------
+
+
+def robust(**section: object) -> dict:
+    return {"robustness": section}
+
+
+@pytest.mark.parametrize(("overrides", "first", "more"), [
+    (robust(conditions=["char_noize"]), "config robustness.conditions[0]: 'char_noize' is not allowed",
+     ["allowed: char_noise, case_punct, word_order, code_switch, adversarial", "did you mean `char_noise`?"]),
+    (robust(code_switch={"rate": 1.5}), "config robustness.code_switch.rate: 1.5 is out of range: must be <= 1", []),
+    (robust(word_order={"rate": -0.1}), "config robustness.word_order.rate: -0.1 is out of range: must be >= 0", []),
+    (robust(conditions=["word_order"], targets=["udpos"]),
+     "config robustness.conditions: word_order serves none of the targets it would perturb (udpos: tagging)",
+     ["allowed: classification, pair_classification, qa, retrieval"]),
+    (robust(conditions=["adversarial"], targets=["udpos", "tatoeba"]),
+     "config robustness.conditions: adversarial serves none of the targets it would perturb (udpos: tagging, "
+     "tatoeba: retrieval)", ["allowed: classification, pair_classification"]),
+    (robust(targets=["panx"]), "config robustness.targets: target 'panx' is not in this grid",
+     ["allowed: xnli, pawsx, udpos, tatoeba"]),
+    (robust(code_switch={"languages": ["hi"]}),
+     "config robustness.code_switch: no lexicon en-hi.txt in results/demo/hub/lexicons (sources.lexicons) for "
+     "xnli's en", ["the demo's world writes every pair of its languages; en has: en-de en-fr en-ru en-zh"]),
+    ({**robust(), "sources": {"lexicons": None}},
+     "config robustness.conditions: code_switch needs bilingual lexicons: set `sources.lexicons`", []),
+    ({"targets": ["udpos", "pawsx"], "alignment": {}}, "config alignment: no target of this grid has parallel data",
+     ["allowed: xnli, xquad, mlqa, bucc, tatoeba"]),
+])
+def test_robustness_and_alignment_refusals(overrides: dict, first: str, more: list[str]) -> None:
+    grid = {"targets": ["xnli", "pawsx", "udpos", "tatoeba"]}
+    with pytest.raises(ConfigError) as err:
+        load_config([CONFIG, DEMO], overrides={**grid, **overrides})
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith(first) and lines[0].endswith("(in the overrides)") and len(lines) <= 4
+    assert all(any(m in line for line in lines) for m in more), lines
+
+
+def test_lexicon_pairs_of_a_folder_are_checked_on_disk(tmp_path: Path) -> None:
+    (tmp_path / "de-en.txt").write_text("haus house\n")
+    overrides = {"targets": ["xnli"], "languages": {"xnli": ["en", "de"]}, "sources": {"lexicons": str(tmp_path)},
+                 "robustness": {"conditions": ["code_switch"]}}
+    with pytest.raises(ConfigError, match=r"no lexicon en-de.txt in .* for xnli's en .*\n.*the folder has 1 pair"):
+        load_config([CONFIG], overrides=overrides)
+    (tmp_path / "en-de.txt").write_text("house haus\n")
+    assert load_config([CONFIG], overrides=overrides)["robustness"] == {"conditions": ["code_switch"]}
+
+
 # --- merging ---------------------------------------------------------------------------------------
 
 
@@ -199,7 +247,7 @@ def test_demo_paths_follow_the_results_folder() -> None:
     assert config["sources"]["udpos"] == f"{world}/local/{UD_FOLDER}"
     assert config["variants"]["mnli_mlm"]["mlm"]["corpus"] == f"{world}/corpus"
     moved = load_config([CONFIG, DEMO], overrides={"results": "elsewhere"})
-    assert len(_paths(moved)) == 5
+    assert len(_paths(moved)) == 6
     assert all(path.startswith("elsewhere/") for path in _paths(moved)), _paths(moved)
 
 

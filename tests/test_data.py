@@ -94,6 +94,26 @@ DATASET_ROWS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
     "pawsx": (pairs(("In 1965 he moved to Paris .", "He moved to Paris in 1965 .", 1),  # labels "1", "0"
                     ("Bob sold the car to Ann .", "Ann sold the car to Bob .", 0)),
               pairs(("The river flows north .", "North is where the river flows .", 1))),
+    "siqa": (  # XTREME-R's run_xcopa.py: "context question" against each answer; labels "1"-"3" as 0-2
+        choices(("Cameron decided to have a barbecue and gathered her friends together. How would Others feel as a "
+                 "result?", ["like attending", "like staying home", "a good friend to have"], 0),
+                ("Remy baited Kai's hook. What will Remy want to do next?",
+                 ["put the boat in the water", "invite Kai out", "cast the line"], 2)),
+        choices(("Kendall worked the weekend and made bank on tips. What will Kendall want to do next?",
+                 ["Quit her job", "Save the money", "get hired"], 1))),
+    "copa": (  # "premise What was the cause?" (or effect) against each choice
+        choices(("My body cast a shadow over the grass. What was the cause?",
+                 ["The sun was rising.", "The grass was cut."], 0),
+                ("The woman tolerated her friend's difficult behavior. What was the cause?",
+                 ["The woman knew her friend was going through a hard time.",
+                  "The woman felt that her friend took advantage of her kindness."], 0),
+                ("The physician misdiagnosed the patient. What was the effect?",
+                 ["The patient filed a malpractice lawsuit.", "The patient disclosed confidential information."], 0)),
+        choices(("The man turned on the faucet. What was the effect?",
+                 ["The toilet filled with water.", "Water flowed from the spout."], 1))),
+    "toxicity": (  # TextDetox's English split in seeded parts: 8 of its 10 rows, 1 (the test part holds the other)
+        pairs(*((f"english comment {i}", None, i % 2) for i in (3, 5, 6, 1, 4, 7, 8, 9))),
+        pairs(("english comment 0", None, 0))),
     "udpos": (tagged((["The", "Donaudampfschifffahrtsgesellschaft", "sank", "."], [5, 11, 15, 12]),
                      (["Anna", "lives", "in", "Paris"], [11, 15, 1, 11])),
               tagged((["Bob", "works", "\u200b", "."], [11, 15, 16, 12]))),
@@ -117,11 +137,13 @@ QA_ROWS: dict[str, tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]
 def test_every_task_of_design_section_2_is_in_the_catalogue() -> None:
     assert INTERMEDIATE_TASKS == ("anli", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "mnli", "qqp",
                                   "squad_v2", "sst2")
-    assert list(TARGETS) == ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"]
+    assert list(TARGETS) == ["xnli", "pawsx", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba",
+                             "mewslix", "lareqa", "masakhaner", "americasnli", "toxicity"]
     assert set(DATASET_ROWS) | set(QA_ROWS) == set(DATASETS)
     assert {t: TARGETS[t].trainset for t in TARGETS} == {
-        "xnli": "mnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "squad", "mlqa": "squad",
-        "tydiqa": "tydiqa", "bucc": None, "tatoeba": None}
+        "xnli": "mnli", "pawsx": "pawsx", "xcopa": "copa", "udpos": "udpos", "panx": "panx", "xquad": "squad",
+        "mlqa": "squad", "tydiqa": "tydiqa", "bucc": None, "tatoeba": None, "mewslix": None, "lareqa": None,
+        "masakhaner": "panx", "americasnli": "mnli", "toxicity": "toxicity"}
 
 
 def test_hub_configs_and_splits_match_the_hub() -> None:
@@ -140,8 +162,9 @@ def test_hub_configs_and_splits_match_the_hub() -> None:
     assert TARGETS["udpos"].splits_for("kk") == ("test",) and TARGETS["udpos"].splits_for("de") == (
         "validation", "test")
     assert {t: TARGETS[t].report_split for t in TARGETS} == {
-        "xnli": "test", "pawsx": "test", "udpos": "test", "panx": "test", "xquad": "validation",
-        "mlqa": "test", "tydiqa": "validation", "bucc": "test", "tatoeba": "validation"}
+        "xnli": "test", "pawsx": "test", "xcopa": "test", "udpos": "test", "panx": "test", "xquad": "validation",
+        "mlqa": "test", "tydiqa": "validation", "bucc": "test", "tatoeba": "validation", "mewslix": "test",
+        "lareqa": "validation", "masakhaner": "test", "americasnli": "test", "toxicity": "test"}
 
 
 @pytest.mark.parametrize("name", sorted(DATASET_ROWS))
@@ -378,8 +401,8 @@ def test_training_job_without_its_cache_fails_at_once(tiny_encoder: Path, tmp_pa
 def _hub_splits() -> list:
     """Every hub split the catalogue reads: the datasets' train and dev, every target's (language, split)."""
     splits = [h for ds in DATASETS.values() if ds.on_hub for h in (*ds.train, *ds.dev)]
-    return splits + [t.source(lang, split) for t in TARGETS.values() for lang in t.languages
-                     for split in t.splits_for(lang)]
+    return splits + [t.source(lang, split) for t in TARGETS.values() if t.on_hub for lang in t.languages
+                     if lang not in t.local_languages for split in t.splits_for(lang)]
 
 
 def test_every_hub_load_names_the_catalogues_revision() -> None:

@@ -21,7 +21,6 @@ from tests.conftest import sentences
 from xstilts import metrics
 from xstilts.aggregate import cell_scores
 from xstilts.catalogue import TARGETS
-from xstilts.conditions import ALL_FAMILIES, CONDITIONS, Condition
 from xstilts.config import ConfigError, load_config
 from xstilts.data import Sources, prepare_target
 from xstilts.demo.pretrain import train_tokenizer
@@ -35,7 +34,7 @@ from xstilts.grid import Grid
 from xstilts.jobs import evaluate, train
 from xstilts.layout import SPEC_FILE
 from xstilts.models import build_model, load_encoder, load_model
-from xstilts.settings import RetrievalSettings
+from xstilts.settings import RetrievalSettings, RobustnessSettings
 from xstilts.specs import EvaluateSpec, TrainSpec, read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,27 +311,29 @@ def trained(tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Gri
     return grid
 
 
-def test_predictions_are_one_row_per_example_and_average_to_the_headline(trained: Grid, tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predictions_are_one_row_per_example_and_average_to_the_headline(trained: Grid, tmp_path: Path) -> None:
     """predictions.parquet: one row per example of every language, split and condition, with its id, the
     prediction and gold as text, and a score on the headline's scale whose mean is the headline: accuracy
-    (XNLI), (F1 + EM) / 2 (XQuAD)."""
-    shorter = Condition("shorter", ALL_FAMILIES, lambda df, _lang, _seed: df.iloc[: len(df) - 2])
-    monkeypatch.setitem(CONDITIONS, "shorter", shorter)
+    (XNLI), (F1 + EM) / 2 (XQuAD). A perturbation adds rows and leaves the clean ones as they were."""
+    robustness = RobustnessSettings(conditions=("char_noise",), sample=1.0)
     for target in ("xnli", "xquad"):
-        spec = replace(trained.evaluate("none", target, 1), conditions=("clean", "shorter"),
+        plain = replace(trained.evaluate("none", target, 1), out=tmp_path / "plain" / target / "scores.parquet",
+                        predictions=tmp_path / "plain" / target / "predictions.parquet")
+        spec = replace(plain, conditions=("clean", "char_noise"), robustness=robustness, perturbed=tmp_path / "cache",
                        out=tmp_path / target / "scores.parquet", predictions=tmp_path / target / "predictions.parquet")
         scores = evaluate(spec)
+        clean_alone = evaluate(plain)
+        pd.testing.assert_frame_equal(scores[scores["condition"] == "clean"].reset_index(drop=True), clean_alone)
         predictions = pd.read_parquet(spec.predictions)
         keys = ["language", "split", "condition"]
+        report_split = TARGETS[target].report_split  # perturbations: on the split the tables show only
         assert sorted(map(tuple, predictions[keys].drop_duplicates().values)) == sorted(
             (lang, split, condition) for split, langs in EVAL_TABLES[target].items() for lang in langs
-            for condition in ("clean", "shorter"))
+            for condition in ("clean", "char_noise") if condition == "clean" or split == report_split)
         for (lang, split, condition), rows in predictions.groupby(keys):
             df = pd.read_parquet(spec.data / split / f"{lang}.parquet")
-            df = df if condition == "clean" else df.iloc[: len(df) - 2]
             ids = df["id"].tolist() if "id" in df else [str(i) for i in range(len(df))]
-            assert rows["id"].tolist() == ids  # one row per example, in table order
+            assert rows["id"].tolist() == ids  # one row per example, in table order, under every condition
             here = scores[(scores["language"] == lang) & (scores["split"] == split)
                           & (scores["condition"] == condition)]
             assert set(here["n_examples"]) == {len(df)}
@@ -344,7 +345,8 @@ def test_predictions_are_one_row_per_example_and_average_to_the_headline(trained
                 headline = value["accuracy"]
             else:
                 assert rows["gold"].map(json.loads).tolist() == df["answer_texts"].map(list).tolist()
-                assert all(p in c for p, c in zip(rows["prediction"], df["context"], strict=True))
+                if condition == "clean":
+                    assert all(p in c for p, c in zip(rows["prediction"], df["context"], strict=True))
                 headline = (value["f1"] + value["exact_match"]) / 2
             assert rows["score"].notna().all() and rows["score"].between(0, 100).all()
             assert rows["score"].mean() == pytest.approx(headline, abs=1e-9)
@@ -353,6 +355,37 @@ def test_predictions_are_one_row_per_example_and_average_to_the_headline(trained
         clean = predictions[report]
         cells = cell_scores(scores.assign(intermediate="none", target=target, seed=1)).set_index("language")["value"]
         assert cells.to_dict() == pytest.approx(clean.groupby("language")["score"].mean().to_dict(), abs=1e-9)
+    # each perturbed table was made once, by the first cell that needed it, and is read back by the others
+    cached = sorted((tmp_path / "cache").rglob("*.parquet"))
+    assert len(cached) == sum(len(splits[TARGETS[t].report_split]) for t, splits in EVAL_TABLES.items())
+    times = [p.stat().st_mtime_ns for p in cached]
+    again = replace(trained.evaluate("none", "xnli", 1), conditions=("clean", "char_noise"), robustness=robustness,
+                    perturbed=tmp_path / "cache", out=tmp_path / "again" / "scores.parquet",
+                    predictions=tmp_path / "again" / "predictions.parquet")
+    pd.testing.assert_frame_equal(evaluate(again), pd.read_parquet(tmp_path / "xnli" / "scores.parquet")[
+        ["language", "split", "condition", "metric", "value", "n_examples"]])
+    assert [p.stat().st_mtime_ns for p in cached] == times
+
+
+def test_perturbations_are_scored_on_a_sample_against_the_clean_scores_of_the_same_examples(
+        trained: Grid, tmp_path: Path) -> None:
+    """With `sample` < 1 a perturbation scores a seeded sample of the examples, and `clean_sample` holds the clean
+    predictions of those examples (no forward pass): the reference of its drops."""
+    spec = replace(trained.evaluate("none", "xnli", 1), conditions=("clean", "clean_sample", "char_noise"),
+                   robustness=RobustnessSettings(conditions=("char_noise",), sample=0.5), perturbed=tmp_path / "cache",
+                   out=tmp_path / "scores.parquet", predictions=tmp_path / "predictions.parquet")
+    scores = evaluate(spec).set_index(["language", "split", "condition", "metric"])
+    predictions = pd.read_parquet(spec.predictions)
+    for lang, n in EVAL_TABLES["xnli"]["test"].items():
+        rows = predictions[(predictions["language"] == lang) & (predictions["split"] == "test")]
+        clean, sample, noisy = (rows[rows["condition"] == c].set_index("id") for c in ("clean", "clean_sample",
+                                                                                      "char_noise"))
+        assert len(sample) == len(noisy) == round(n / 2) and list(sample.index) == list(noisy.index)
+        pd.testing.assert_frame_equal(sample.drop(columns="condition"),
+                                      clean.loc[sample.index].drop(columns="condition"))
+        assert scores.loc[(lang, "test", "clean_sample", "accuracy"), "value"] == pytest.approx(sample["score"].mean())
+        assert scores.loc[(lang, "test", "char_noise", "accuracy"), "n_examples"] == len(sample)
+    assert "clean_sample" not in set(predictions[predictions["split"] == "validation"]["condition"])
 
 
 def test_evaluation_takes_the_checkpoints_lengths_not_the_configs(trained: Grid, tmp_path: Path) -> None:

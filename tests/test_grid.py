@@ -15,6 +15,7 @@ import pytest
 import yaml
 from jsonschema import validate
 
+from xstilts.benchmarks import XTREME
 from xstilts.catalogue import TARGETS
 from xstilts.config import ConfigError, config_schema, resolve_config
 from xstilts.grid import Grid
@@ -92,8 +93,10 @@ def test_retrieval_settings_per_target(paper: dict) -> None:
 def test_paper_config_is_valid(paper: dict) -> None:
     assert resolve_config(paper) == paper
     validate(copy.deepcopy(paper), config_schema())  # also against the filled schema by plain jsonschema
-    for target, languages in paper["languages"].items():
-        assert tuple(languages) == TARGETS[target].languages == tuple(Grid(paper).languages(target))
+    assert Grid(paper).targets == list(XTREME.targets)  # the benchmark's, in catalogue order
+    for target, languages in XTREME.languages.items():
+        assert set(languages) <= set(TARGETS[target].languages)
+        assert tuple(Grid(paper).languages(target)) == languages
 
 
 def test_unknown_row_is_refused(paper: dict) -> None:
@@ -102,14 +105,14 @@ def test_unknown_row_is_refused(paper: dict) -> None:
 
 
 def test_unknown_target_is_refused(paper: dict) -> None:
-    message = refuse({**paper, "targets": [*paper["targets"], "xnlii"]})
+    message = refuse({**paper, "targets": [*XTREME.targets, "xnlii"]})
     assert "xnlii" in message and "xnli" in message
-    message = refuse({**paper, "languages": {**paper["languages"], "xnlii": ["en"]}})
+    message = refuse({**paper, "languages": {"xnlii": ["en"]}})
     assert "xnlii" in message
 
 
 def test_unknown_language_is_refused(paper: dict) -> None:
-    message = refuse({**paper, "languages": {**paper["languages"], "pawsx": ["en", "ru"]}})
+    message = refuse({**paper, "languages": {"pawsx": ["en", "ru"]}})
     assert "'ru'" in message and "pawsx" in message and "de en es fr ja ko zh" in message
 
 
@@ -235,3 +238,55 @@ def test_the_multitask_row_has_an_optimiser_section_of_its_own(paper: dict, tmp_
     assert spec.hparams["anli"].lr == 9e-5 and spec.hparams["squad_v2"].max_length == 384
     message = refuse({**paper, "multitask": {"optimizer": {"max_length": 128}}})  # a task's data setting
     assert "multitask.optimizer: unknown key `max_length`" in message and "allowed: lr, warmup" in message
+
+
+def robust_grid(paper: dict, tmp_path: Path, **robustness: object) -> Grid:
+    """The paper grid with every lexicon pair its code-switching needs in a folder, and `robustness`."""
+    folder = tmp_path / "muse"
+    folder.mkdir(exist_ok=True)
+    languages = {lang for t in TARGETS.values() for lang in t.languages} - {"en"}
+    for lang in languages:
+        for pair in (f"{lang}-en", f"en-{lang}"):
+            (folder / f"{pair}.txt").write_text("a b\n")
+    config = {**paper, "results": str(tmp_path), "sources": {**paper["sources"], "lexicons": str(folder)},
+              "robustness": robustness, "alignment": {}}
+    return Grid(resolve_config(config))
+
+
+def test_each_target_is_evaluated_under_the_conditions_that_serve_its_family(paper: dict, tmp_path: Path) -> None:
+    grid = robust_grid(paper, tmp_path, conditions=["char_noise", "word_order", "code_switch", "adversarial"])
+    assert grid.conditions("xnli") == ("clean", "clean_sample", "char_noise", "word_order", "code_switch",
+                                       "adversarial")
+    assert grid.conditions("udpos") == ("clean", "clean_sample", "char_noise", "code_switch")  # no word swaps
+    assert grid.conditions("xquad") == ("clean", "clean_sample", "char_noise", "word_order", "code_switch")
+    spec = grid.evaluate("mnli", "udpos", 1)
+    assert spec.robustness is not None and spec.robustness.conditions == ("char_noise", "code_switch")
+    assert spec.perturbed == tmp_path / "data/eval/udpos/conditions" and spec.lexicons == tmp_path / "muse"
+    only = robust_grid(paper, tmp_path, conditions=["char_noise"], targets=["xnli"], sample=1.0)
+    assert only.conditions("xnli") == ("clean", "char_noise") and only.conditions("pawsx") == ("clean",)
+    assert only.evaluate("none", "pawsx", 1).robustness is None and only.evaluate("none", "pawsx", 1).lexicons is None
+    assert Grid(resolve_config({**paper, "results": str(tmp_path)})).conditions("xnli") == ("clean",)
+
+
+def test_a_conditions_settings_rerun_only_the_evaluations_it_runs_in(paper: dict, tmp_path: Path) -> None:
+    """The adversarial budget is an XNLI and PAWS-X setting: a change reruns their evaluations, nothing else."""
+    conditions = ["char_noise", "adversarial"]
+    before = robust_grid(paper, tmp_path, conditions=conditions)
+    after = robust_grid(paper, tmp_path, conditions=conditions, adversarial={"budget": 32})
+    moved = {a.key[2] for b, a in zip(before.jobs(), after.jobs(), strict=True) if a.digest != b.digest}
+    assert moved == {"xnli", "pawsx"}
+
+
+def test_one_alignment_job_per_encoder_sized_as_an_evaluation(paper: dict, tmp_path: Path) -> None:
+    grid = robust_grid(paper, tmp_path)
+    jobs = grid.align_jobs()
+    assert [j.row for j in jobs] == grid.rows and jobs[0].encoder == grid.base_model
+    spec = grid.align("mnli", 1)
+    assert spec.encoder == grid.layout.encoder("mnli", 1) and set(spec.data) == {"xnli", "xquad", "mlqa", "bucc",
+                                                                                "tatoeba"}
+    assert spec.out == tmp_path / "alignment/intermediate=mnli/seed=1/alignment.parquet"
+    assert spec.size == grid.job_size("evaluate", "tatoeba")
+    assert set(grid.aggregate().alignments) == {j.out for j in jobs}
+    assert from_json(json.loads(json.dumps(spec.to_json()))) == spec
+    with pytest.raises(ConfigError, match="no alignment probes"):
+        Grid(resolve_config({**paper, "results": str(tmp_path)})).spec("align", row="none", seed=1)

@@ -2,12 +2,14 @@
 XTREME's own regression test."""
 
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from xstilts.aggregate import cell_scores
+from xstilts.benchmarks import XTREME
 from xstilts.catalogue import TARGETS
 from xstilts.metrics import (
     TAG_F1,
@@ -19,6 +21,7 @@ from xstilts.metrics import (
     seqeval_f1,
     squad_scores,
     squad_v2_scores,
+    tag_counts,
     token_accuracy,
 )
 
@@ -89,7 +92,7 @@ def test_udpos_scores_xtreme_mock_data_as_evaluate_test_expects():
     """XTREME's `evaluate_test.py` expects avg_f1 = 70.21746048354693 on its mock UD-POS predictions
     (the per-language F1 of each language in its list, averaged): to float precision."""
     mock = json.loads((Path(__file__).parent / "fixtures" / "xtreme" / "udpos_mock.json").read_text())
-    assert mock["languages"] == list(TARGETS["udpos"].languages)  # XTREME's order: the sum's order
+    assert mock["languages"] == list(XTREME.languages["udpos"])  # XTREME's order: the sum's order
     score = TAG_F1[TARGETS["udpos"].seqeval]
     per_language = {lang: score(mock["sentences"][lang]["prediction"], mock["sentences"][lang]["gold"])
                     for lang in mock["languages"]}
@@ -244,3 +247,15 @@ def test_qa_examples_are_the_per_question_parts_of_the_official_totals(scorer: s
     expected["squad_v2"] = expected["squad"]
     assert [x for pair in examples for x in pair] == pytest.approx([x for pair in expected[scorer] for x in pair])
     assert qa_totals(examples) == official
+
+
+@pytest.mark.parametrize(("tags", "version"), [(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], "1.2.2"),
+                                               (["NOUN", "VERB", "ADJ", "X", "PUNCT", "SCONJ"], "0.0.12")])
+def test_tag_counts_per_sentence_add_up_to_the_corpus_f1(tags: list[str], version: str) -> None:
+    """The paired bootstrap resamples tagged sentences by their entity counts: summed, they are seqeval's F1."""
+    rng = random.Random(3)
+    for _ in range(5):
+        refs = [[rng.choice(tags) for _ in range(rng.randint(1, 8))] for _ in range(30)]
+        preds = [[t if rng.random() < 0.6 else rng.choice(tags) for t in r] for r in refs]
+        tp, predicted, gold = map(sum, zip(*tag_counts(preds, refs, version), strict=True))
+        assert 200 * tp / (predicted + gold) == pytest.approx(TAG_F1[version](preds, refs))

@@ -16,9 +16,11 @@ from transformers import XLMRobertaConfig, XLMRobertaModel
 from tests.grids import ROOT, make_grid
 from tests.test_variants import prepared
 from xstilts.architectures import ARCHITECTURES, Architecture, architecture
+from xstilts.catalogue import TARGETS
 from xstilts.config import load_config
 from xstilts.devices import DEVICES, device_for, mfu, peak_flops
 from xstilts.grid import Grid
+from xstilts.lexicons import file_name
 from xstilts.models import load_encoder
 from xstilts.plan import (
     Rate,
@@ -169,3 +171,25 @@ def test_check_refuses_too_little_time_naming_the_job(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "1 job(s) ask for too little" in done.stderr
     assert "intermediate mnli 1: needs runtime >= " in done.stderr and "asks 1" in done.stderr
+
+
+def test_robustness_conditions_add_their_sample_of_the_reported_split(tmp_path: Path) -> None:
+    languages = TARGETS["xnli"].languages
+    lexicons = tmp_path / "lexicons"
+    lexicons.mkdir()
+    for lang in set(languages) - {"en"}:  # English switches into every other language, each of them into English
+        for pair in (f"en-{lang}", f"{lang}-en"):
+            (lexicons / file_name(*pair.split("-"))).write_text("a b\n")
+
+    def xnli_tokens(robustness: dict | None) -> float:
+        grid = Grid(load_config([ROOT / "config.yaml"], overrides={
+            "results": str(tmp_path), "rows": ["none"], "targets": ["xnli"], "robustness": robustness,
+            "sources": {"lexicons": str(lexicons)}}))
+        return plan(grid).set_index("job").loc["none xnli 1", "tokens"]
+
+    clean = xnli_tokens(None)
+    per_test_table = 5_010 // 4 + 1  # the sample of 0.25: every 4th of XNLI's 5,010 typical test examples
+    noise = xnli_tokens({"conditions": ["char_noise", "word_order"], "sample": 0.25})
+    assert noise - clean == 2 * len(languages) * per_test_table * 45
+    attack = xnli_tokens({"conditions": ["adversarial"], "sample": 0.25, "adversarial": {"budget": 8}})
+    assert attack - clean == 8 * len(languages) * per_test_table * 45

@@ -22,7 +22,7 @@ from snakemake.settings.enums import RerunTrigger
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 INSTALL = ROOT / "profiles" / "install.py"
-GPU_RULES = {"train_intermediate", "train_target", "evaluate"}
+GPU_RULES = {"train_intermediate", "train_target", "evaluate", "align"}
 # All that a site's general profile needs for this workflow: the executor and a partition (and `jobs`,
 # without which Snakemake refuses any remote execution).
 MINIMAL_SITE_PROFILE = {"executor": "slurm", "jobs": 10, "default-resources": ['slurm_partition="gpu"']}

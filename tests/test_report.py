@@ -14,14 +14,15 @@ import pytest
 from matplotlib.image import imread
 
 from tests.grids import overlay
+from xstilts.benchmarks import XTREME
 from xstilts.catalogue import TARGETS
 from xstilts.cli import main
 from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
 from xstilts.layout import Layout
 from xstilts.report import ABSENT, FAILS, HOLDS, UNMEASURABLE, claims_table, language_table
-from xstilts.results_io import write_scores
+from xstilts.results_io import write_parquet, write_predictions, write_scores
 
-ALL = list(TARGETS)  # xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba
+ALL = list(XTREME.targets)  # xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba
 QA = ["xquad", "mlqa", "tydiqa"]
 MNLI = {"bucc": 8, "tatoeba": 7, "xquad": 3, "mlqa": 3, "tydiqa": 3, "xnli": 0.8}
 SQUAD = {"bucc": 12, "tatoeba": 20, "xquad": 6, "mlqa": 6, "tydiqa": 6}
@@ -103,7 +104,8 @@ def test_claims_on_a_partial_grid() -> None:
 def test_every_target_language_has_metadata() -> None:
     languages = {lang for target in TARGETS.values() for lang in target.languages}
     assert languages == set(LANGUAGES)
-    assert {info.resource_class for info in LANGUAGES.values()} <= set(RESOURCE_CLASSES)
+    assert {info.resource_class for info in LANGUAGES.values()} - {None} <= set(RESOURCE_CLASSES)
+    assert {c for c, info in LANGUAGES.items() if info.resource_class is None} == {"bbj", "luo", "hin"}  # unlisted
     # Spot checks against lang2tax.txt: english,5 / mandarin,5 / basque,4 / swahili,2 / javanese,1
     assert [LANGUAGES[c].resource_class for c in ("en", "zh", "eu", "sw", "jv")] == [5, 5, 4, 2, 1]
 
@@ -185,19 +187,59 @@ def test_report_html_on_a_partial_grid(partial_results: Path) -> None:
     assert "Chance (uniform guessing, averaged over languages): xnli 33.3, tatoeba 10.0." in html  # 1 in 10
 
 
+@pytest.fixture(scope="module")
+def robust_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """rows none and mnli on XNLI (de, sw) with char_noise scores and predictions, and alignment probes of
+    both encoders, through `xstilts aggregate`."""
+    results = tmp_path_factory.mktemp("robust") / "results"
+    layout = Layout(results)
+    for row, clean, noisy in (("none", 70, 35), ("mnli", 80, 60)):
+        rows = [{"language": lang, "split": "test", "condition": c, "metric": "accuracy", "value": float(v),
+                 "n_examples": 10} for lang in ("de", "sw") for c, v in (("clean", clean), ("char_noise", noisy))]
+        write_scores(rows, layout.scores(row, "xnli", 1), model="m", steps=1, wall_seconds=1.0, device="cpu",
+                     run_facts={})
+        write_predictions([{"language": r["language"], "split": "test", "condition": r["condition"], "id": str(i),
+                            "prediction": "a", "gold": "a", "score": 100.0 * (i < r["value"] / 10)}
+                           for r in rows for i in range(10)], layout.predictions(row, "xnli", 1))
+        probes = pd.DataFrame([{"language": lang, "layer": layer, "measure": m, "value": 0.5 + 0.1 * layer,
+                                "n": 10} for lang in ("de", "sw") for layer in range(3)
+                               for m in ("retrieval_en_xx", "retrieval_xx_en", "cka", "isotropy")])
+        write_parquet(probes, layout.alignment(row, 1))
+    files = overlay(results.parent / "grid.yaml", results, ["none", "mnli"], ["xnli"])
+    assert main(["aggregate", "--configfile", *files]) == 0
+    return results
+
+
+def test_report_with_robustness_and_alignment_sections(robust_results: Path) -> None:
+    html = (robust_results / "report.html").read_text()
+    assert '<a href="#robustness">robustness</a>' in html and '<h2 id="alignment">' in html
+    n_tables, images = _page_parts(html)
+    # the 7 of a partial grid of one target, + robustness: claims, drops, deltas, languages; alignment: correlation
+    assert n_tables == 7 + 4 + 1
+    assert {"tables/heatmap_robustness.png", "tables/drop_by_resource.png", "tables/alignment_cka.png"} <= set(images)
+    assert all((robust_results / src).is_file() for src in images)
+    assert "<td>+50.0</td>" in html or "<td>+50.0°</td>" in html  # none: 70 -> 35
+    readme = (robust_results / "README.md").read_text()
+    assert "## Robustness: perturbed evaluation conditions" in readme and "](tables/robustness_ci.md)" in readme
+    assert pd.read_parquet(robust_results / "tables" / "robustness.parquet").loc["mnli", "xnli/char_noise"] == 25.0
+
+
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: `make test` installs it with apt-get (as root); "
                     "this machine could not")
-def test_report_renders_in_headless_chromium(partial_results: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fixture", "tables", "plots"), [("partial_results", 8, 5), ("robust_results", 12, 10)])
+def test_report_renders_in_headless_chromium(fixture: str, tables: int, plots: int, tmp_path: Path,
+                                             request: pytest.FixtureRequest) -> None:
+    results = request.getfixturevalue(fixture)
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}"]
-    url = (partial_results / "report.html").as_uri()
+    url = (results / "report.html").as_uri()
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
     n_tables, images = _page_parts(dom)
-    assert n_tables == 8 and len(images) == 5
-    assert all((partial_results / src).is_file() for src in images)
+    assert n_tables == tables and len(images) == plots
+    assert all((results / src).is_file() for src in images)
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,4000", url], capture_output=True,
                    timeout=120, check=True)

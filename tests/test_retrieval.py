@@ -18,9 +18,8 @@ from xstilts.retrieval import (
     mean_pool,
     mine_pairs,
     nearest,
-    retrieval_layer,
 )
-from xstilts.settings import RetrievalSettings
+from xstilts.settings import RetrievalSettings, retrieval_layer
 
 CORPUS = [
     "the cat sat on the mat",

@@ -350,7 +350,9 @@ def test_rerun_touches_that_cell_and_the_tables_only(interrupted_rerun: dict[str
     assert "scores/intermediate=none/target=pawsx/seed=1/scores.parquet" in changed
     assert "checkpoints/target/none/pawsx/seed=1/model.safetensors" in changed
     assert "tables/transfer.md" in changed
-    allowed = ("scores/intermediate=none/target=pawsx/", "checkpoints/target/none/pawsx/", "tables/",
+    assert "predictions/intermediate=none/target=pawsx/seed=1/predictions.parquet" in changed
+    allowed = ("scores/intermediate=none/target=pawsx/", "predictions/intermediate=none/target=pawsx/",
+               "checkpoints/target/none/pawsx/", "tables/",
                "checkpoints/manifest.parquet", "README.md", "report.html")  # the last three: aggregate's
     assert sorted(p for p in changed if not p.startswith(allowed)) == []
     assert set(after) == set(before)
@@ -374,8 +376,8 @@ def test_submitit_cell_is_requeued_on_the_signal_and_resumes(grid: Workdir) -> N
     out = cluster.run(BIN / "xstilts", "submit", "sst2:tatoeba", "--configfile", grid.config, "--profile", "slurm",
                       "--directory", work, env=grid.env)
     jobs = dict(line.split(" ", 1)[::-1] for line in out.splitlines())
-    training = jobs["train_intermediate sst2 sst2 seed=1"]
-    evaluation = jobs["evaluate sst2 tatoeba seed=1"]
+    training = jobs["train intermediate sst2 1"]  # each job's id, then its spec's key
+    evaluation = jobs["evaluate sst2 tatoeba 1"]
     info = cluster.show(training)
     assert info["TresPerJob"] == "gres:gpu:1" and info["Partition"] == "debug" and info["Requeue"] == "1"
     assert cluster.show(evaluation)["Dependency"].startswith(f"afterok:{training.split('_')[0]}")

@@ -23,14 +23,20 @@ languages:
   tatoeba: [de, fr]
 training:
   defaults: {epochs: 1, batch_size: 16}
+robustness: {conditions: [char_noise, code_switch, adversarial], sample: 0.5}
+alignment: {max_pairs: 20}
 demo:
   sizes: {train: 120, dev: 40, eval: 30, corpus: 300}
   model: {vocab_size: 1000, hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, mlm_steps: 20}
 """
 
 
-def snakemake_args(work: Path) -> list[str]:
+def snakemake_args(work: Path, mode: str = "warm") -> list[str]:
+    """The grid in `work`; `mode` cold: the jobs start cold (`warm_start: false`), else warm (the default)."""
     configs = [str(ROOT / "config.yaml"), str(ROOT / "profiles/demo/demo-config.yaml"), str(work / "overlay.yaml")]
+    if mode == "cold":
+        (work / "cold.yaml").write_text("warm_start: false\n")
+        configs.append(str(work / "cold.yaml"))
     return ["--directory", str(work), "--configfile", *configs]
 
 
@@ -84,6 +90,38 @@ def test_small_grid_fills_every_cell_and_table(small_grid: Path) -> None:
         "none/mnli", "none/pawsx", "sst2/mnli", "sst2/pawsx"]
 
 
+def test_small_grid_scores_its_perturbations_and_probes_its_encoders(small_grid: Path) -> None:
+    """Every cell under clean and, on half of its report split, the perturbations that serve its target
+    (adversarial on XNLI and PAWS-X); the robustness tables, claims and intervals; one probe per encoder; the
+    report's sections."""
+    scores = pd.read_parquet(small_grid / "scores")
+    conditions = scores.groupby("target")["condition"].unique().map(set).to_dict()
+    assert conditions["xnli"] == conditions["pawsx"] == {"clean", "clean_sample", "char_noise", "code_switch",
+                                                         "adversarial"}
+    assert conditions["tatoeba"] == {"clean", "clean_sample", "char_noise", "code_switch"}
+    sampled = scores[(scores["condition"] == "char_noise") & (scores["target"] == "xnli")]
+    assert set(sampled["split"]) == {"test"} and set(sampled["n_examples"]) == {15}
+    tables = small_grid / "tables"
+    robustness = pd.read_parquet(tables / "robustness.parquet")
+    assert list(robustness.index) == ["none", "sst2"] and "xnli/adversarial" in robustness.columns
+    assert robustness.notna().all().all()
+    attack = pd.read_parquet(tables / "attack.parquet")
+    assert (attack["accuracy under attack"] <= attack["accuracy"]).all() and (attack["forward_passes"] >= 1).all()
+    for name in ("robustness_delta", "robustness_ci", "robustness_claims", "robustness_languages", "delta_ci",
+                 "alignment_transfer", "alignment_correlation"):
+        assert (tables / f"{name}.parquet").is_file(), name
+    for plot in ("heatmap_robustness", "drop_by_resource", "alignment_cka", "alignment_isotropy"):
+        assert (tables / f"{plot}.png").stat().st_size > 1000, plot
+    alignment = pd.read_parquet(small_grid / "alignment")
+    assert set(alignment["intermediate"]) == {"none", "sst2"} and set(alignment["language"]) == {"de", "fr", "en"}
+    report = (small_grid / "report.html").read_text()
+    assert '<h2 id="robustness">' in report and '<h2 id="alignment">' in report
+    assert "## Robustness: perturbed evaluation conditions" in (small_grid / "README.md").read_text()
+    # the perturbed tables were made once per target, language and condition, whichever cell came first
+    cached = list((small_grid / "data/eval/xnli/conditions").rglob("*.parquet"))
+    assert len(cached) == 2 * 2  # char_noise and code_switch, en and de
+
+
 def test_small_grid_marks_its_partial_targets_and_says_what_data_it_read(small_grid: Path) -> None:
     """Two languages per target: every target, group and XTREME is marked partial (†) in every table; the
     data table names the demo's mirror (its folder and a digest of the files read) for every cache."""
@@ -100,7 +138,7 @@ def test_small_grid_marks_its_partial_targets_and_says_what_data_it_read(small_g
     assert "## Marks" in (small_grid / "README.md").read_text()
 
 
-SCORE_KEYS = ["intermediate", "target", "seed", "language", "split", "metric"]
+SCORE_KEYS = ["intermediate", "target", "seed", "language", "split", "condition", "metric"]
 
 
 def weights(results: Path) -> dict[str, bytes]:
@@ -112,10 +150,14 @@ def weights(results: Path) -> dict[str, bytes]:
 
 def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path,
                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
-    """From clean folders, the same command twice: every score and every model's weights bit for bit."""
+    """From clean folders, the same command twice: every score and every model's weights bit for bit. The
+    first run started its jobs warm (the demo's default), this one cold: the warm start changes nothing."""
+    assert "warm start unavailable" not in "".join(p.read_text() for p in (small_grid / "logs").rglob("*.log"))
+    assert (small_grid / "logs" / "warm_start.log").is_file()
     work = tmp_path_factory.mktemp("again")
     (work / "overlay.yaml").write_text(OVERLAY)
-    run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work)])
+    run([str(BIN / "snakemake"), "--profile", "profiles/demo", *snakemake_args(work, "cold")])
+    assert not (work / "out" / "logs" / "warm_start.log").exists()
     first, second = (pd.read_parquet(r / "scores")[[*SCORE_KEYS, "value"]] for r in (small_grid, work / "out"))
     pd.testing.assert_frame_equal(first.sort_values(SCORE_KEYS, ignore_index=True),
                                   second.sort_values(SCORE_KEYS, ignore_index=True), check_exact=True)
@@ -125,11 +167,15 @@ def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path
     assert [name for name in before if before[name] != after[name]] == []
 
 
-def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Path) -> None:
+MODES = ("warm", "cold")  # both ways of starting a local run's jobs
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Path, mode: str) -> None:
     before = snapshot(small_grid)
     values_before = pd.read_parquet(small_grid / "scores")
     work = small_grid.parent
-    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", *snakemake_args(work)])
+    run([str(BIN / "xstilts"), "rerun", "sst2", "xnli", "--profile", "profiles/demo", *snakemake_args(work, mode)])
     after = snapshot(small_grid)
     changed = {p for p in before if after.get(p) != before[p]}
     cell = "scores/intermediate=sst2/target=xnli/seed=1/scores.parquet"
@@ -146,20 +192,21 @@ def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Pat
                                   pd.read_parquet(small_grid / "scores")[[*SCORE_KEYS, "value"]], check_exact=True)
 
 
-def test_failed_cell_leaves_the_partial_grid_tables_and_report(small_grid: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_failed_cell_leaves_the_partial_grid_tables_and_report(small_grid: Path, mode: str) -> None:
     """A cell whose evaluation fails: the run ends non-zero, and the tables, README.md and report.html
     are written from the other cells, with that cell marked failed (the Snakefile's `onerror`)."""
     encoder = small_grid / "checkpoints" / "intermediate" / "sst2" / "seed=1" / "model.safetensors"
     cell = small_grid / "scores" / "intermediate=sst2" / "target=tatoeba" / "seed=1" / "scores.parquet"
     original, times = encoder.read_bytes(), encoder.stat()
     tables_before = (small_grid / "tables" / "transfer.parquet").stat().st_mtime_ns
-    cell.unlink()
-    (small_grid / "tables" / "transfer.md").unlink()  # as in a first run: the tables wait for every cell
+    cell.unlink(missing_ok=True)  # (the warm run of this test left it missing)
+    (small_grid / "tables" / "transfer.md").unlink(missing_ok=True)  # as in a first run: the tables wait for every cell
     encoder.write_bytes(b"not a checkpoint")  # tatoeba evaluates this encoder; its mtime stays, so only
     os.utime(encoder, ns=(times.st_atime_ns, times.st_mtime_ns))  # that evaluation reruns
     try:
         done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/demo", "--keep-going",
-                               *snakemake_args(small_grid.parent)], cwd=ROOT, env=env(), capture_output=True,
+                               *snakemake_args(small_grid.parent, mode)], cwd=ROOT, env=env(), capture_output=True,
                               text=True)
     finally:
         encoder.write_bytes(original)

@@ -2,10 +2,12 @@
 
 A cell's headline per language is the target's metric on its report split (QA: (F1 + EM) / 2). A
 target's value for one seed is the mean over the languages that cell was evaluated on; the table shows
-the mean over seeds. Group columns average the group's targets, "xtreme" averages all targets; both are
-NaN when one of their targets is missing for the row. `transfer_std_table` gives the matching sample
-standard deviation over seeds (NaN with one seed); group and XTREME spreads are taken over the per-seed
-group and XTREME scores. Missing cells are NaN, never an error.
+the mean over seeds. Group columns average the grid's targets of the benchmark's group, and the benchmark's
+column ("xtreme" or "xtreme-r", `benchmarks.Benchmark`) the grid's targets that its score averages; both are NaN
+when one of their targets is missing for the row. With all of a benchmark's targets these are evaluate.py's
+scores (`Benchmark.scores`); with fewer they are marked (`comparability`). `transfer_std_table` gives the
+matching sample standard deviation over seeds (NaN with one seed); group and benchmark spreads are taken over
+the per-seed group and benchmark scores. Missing cells are NaN, never an error.
 
 Marks (`xstilts.comparability`): the Markdown and LaTeX renderings label a column † where its target was
 evaluated on fewer languages than XTREME's and ‡ where its data are not XTREME's, with a note under the table;
@@ -19,7 +21,7 @@ renderings show mean ± std (transfer) and mark such deltas with "*" (delta).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +31,22 @@ from matplotlib import colormaps
 from matplotlib.colors import CenteredNorm, Normalize
 from matplotlib.figure import Figure
 
-from xstilts.catalogue import BASELINE_ROW, GROUPS, TARGETS, UNTRAINED_ROW
+from xstilts.benchmarks import XTREME as XTREME_BENCHMARK
+from xstilts.benchmarks import Benchmark
+from xstilts.catalogue import BASELINE_ROW, TARGETS, UNTRAINED_ROW
 from xstilts.comparability import Marks, marks
 from xstilts.conditions import CLEAN
 from xstilts.results_io import atomic_path, write_parquet, write_text
+from xstilts.settings import SignificanceSettings
+from xstilts.significance import (
+    Measure,
+    Values,
+    average,
+    contains_zero,
+    difference,
+    interval,
+    seed_means,
+)
 
 CELL_KEYS = ["intermediate", "target", "seed", "language"]
 QA_PARTS = ("f1", "exact_match")
@@ -43,6 +57,9 @@ MISSING = "–"
 MEAN_STD_NOTE = "Mean ± sample standard deviation over seeds; a value without ± has one seed. – = missing."
 DELTA_NOTE = (f"* = |delta| > {NOISE_FACTOR:g} x the pooled seed standard deviation of the row and {BASELINE_ROW!r} "
               "(exceeds seed noise); unmarked where it does not or where one seed each leaves it unknown.")
+UNSURE = "°"
+INTERVAL_NOTE = (f"{UNSURE} = the delta's paired-bootstrap interval contains 0 (resampled examples of the predictions; "
+                 "with several seeds the seeds too; intervals in the *_ci tables).")
 
 
 def _check_targets(targets: Sequence[str]) -> None:
@@ -62,27 +79,31 @@ def clean(scores: pd.DataFrame) -> pd.DataFrame:
     return scores[scores["condition"] == CLEAN] if "condition" in scores else scores
 
 
-def cell_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (intermediate, target, seed, language) with the headline `value` on the report split,
-    under the `clean` condition.
-
-    For "f1_em" targets the value is the mean of the f1 and exact_match rows (NaN if one is missing).
-    """
-    scores = clean(scores)
+def headline_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (intermediate, target, seed, language, condition) with the headline `value` on the report
+    split. For "f1_em" targets the value is the mean of the f1 and exact_match rows (NaN if one is missing)."""
     _check_targets(scores["target"].unique().tolist())
     wanted = pd.DataFrame(
         [(t, TARGETS[t].report_split, m, len(_metric_parts(t))) for t in TARGETS for m in _metric_parts(t)],
         columns=["target", "split", "metric", "n_parts"],
     )
-    rows = scores[["intermediate", "target", "seed", "language", "split", "metric", "value"]].astype(
-        {"intermediate": str, "target": str, "split": str, "metric": str, "language": str, "seed": "int64"}
+    scores = scores if "condition" in scores else scores.assign(condition=CLEAN)
+    keys = [*CELL_KEYS, "condition"]
+    rows = scores[[*keys, "split", "metric", "value"]].astype(
+        {"intermediate": str, "target": str, "split": str, "metric": str, "language": str, "condition": str,
+         "seed": "int64"}
     )
     rows = rows.merge(wanted, on=["target", "split", "metric"], how="inner")
-    cells = rows.groupby(CELL_KEYS, sort=True).agg(
-        value=("value", "mean"), found=("value", "size"), n_parts=("n_parts", "first")
-    )
+    cells = rows.groupby(keys, sort=True).agg(value=("value", "mean"), found=("value", "size"),
+                                             n_parts=("n_parts", "first"))
     cells["value"] = cells["value"].where(cells["found"] == cells["n_parts"])
     return cells[["value"]].reset_index()
+
+
+def cell_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (intermediate, target, seed, language) with the headline `value` on the report split,
+    under the `clean` condition (`headline_scores`)."""
+    return headline_scores(clean(scores)).drop(columns="condition")
 
 
 def _per_seed(scores: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
@@ -93,14 +114,15 @@ def _per_seed(scores: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
     return per_seed.unstack("target").reindex(columns=list(targets))
 
 
-def _summaries(table: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
-    """Append the group columns (groups with a target in `targets`) and the XTREME score."""
+def _summaries(table: pd.DataFrame, targets: Sequence[str], bench: Benchmark) -> pd.DataFrame:
+    """Append the benchmark's group columns (groups with a target in `targets`) and its score."""
     table = table.copy()
-    for group in GROUPS:
-        members = [t for t in targets if TARGETS[t].group == group]
-        if members:
-            table[group] = table[members].mean(axis=1, skipna=False)
-    table[XTREME] = table[list(targets)].mean(axis=1, skipna=False) if targets else np.nan
+    for group, members in bench.groups.items():
+        present = [t for t in members if t in targets]
+        if present:
+            table[group] = table[present].mean(axis=1, skipna=False)
+    scored = [t for t in targets if t in bench.scored]
+    table[bench.name] = table[scored].mean(axis=1, skipna=False) if scored else np.nan
     return table
 
 
@@ -111,27 +133,30 @@ def _finish(table: pd.DataFrame, rows: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-def transfer_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
-    """Rows x (targets, groups, "xtreme"): per target the mean over languages, then over seeds.
+def transfer_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                   bench: Benchmark = XTREME_BENCHMARK) -> pd.DataFrame:
+    """Rows x (targets, groups, benchmark score): per target the mean over languages, then over seeds.
 
-    Groups and XTREME are computed from the seed-averaged target columns, so they match the table.
+    Groups and the score are computed from the seed-averaged target columns, so they match the table.
     """
     _check_targets(targets)
     means = _per_seed(scores, targets).groupby(level="intermediate").mean()
-    return _finish(_summaries(means, targets), rows)
+    return _finish(_summaries(means, targets, bench), rows)
 
 
-def transfer_std_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+def transfer_std_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                       bench: Benchmark = XTREME_BENCHMARK) -> pd.DataFrame:
     """Same shape as `transfer_table`: the sample standard deviation over seeds (ddof=1)."""
     _check_targets(targets)
-    per_seed = _summaries(_per_seed(scores, targets), targets)
+    per_seed = _summaries(_per_seed(scores, targets), targets, bench)
     return _finish(per_seed.groupby(level="intermediate").std(ddof=1), rows)
 
 
-def seed_count_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> pd.DataFrame:
+def seed_count_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                     bench: Benchmark = XTREME_BENCHMARK) -> pd.DataFrame:
     """Same shape as `transfer_table`: the number of seeds with a value (0 where the cell is missing)."""
     _check_targets(targets)
-    per_seed = _summaries(_per_seed(scores, targets), targets)
+    per_seed = _summaries(_per_seed(scores, targets), targets, bench)
     return _finish(per_seed.groupby(level="intermediate").count(), rows).fillna(0.0)
 
 
@@ -160,10 +185,48 @@ def mean_std_frame(mean: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
     return mean.map(_fmt) + spread.where(mean.notna(), "")
 
 
-def delta_frame(delta: pd.DataFrame, significant: pd.DataFrame) -> pd.DataFrame:
-    """`delta` as signed text, "*" appended where `significant`."""
+def delta_frame(delta: pd.DataFrame, significant: pd.DataFrame, unsure: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`delta` as signed text, "*" appended where `significant`, UNSURE where `unsure` (its interval holds 0)."""
     marks = significant.reindex_like(delta).fillna(False).astype(bool).map(lambda b: "*" if b else "")
+    if unsure is not None:
+        marks = marks + unsure.reindex_like(delta).fillna(False).astype(bool).map(lambda b: UNSURE if b else "")
     return delta.map(lambda v: MISSING if pd.isna(v) else f"{v:+.1f}") + marks
+
+
+def interval_frame(intervals: pd.DataFrame, like: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The long intervals table (`intermediate`, `column`, ..., `contains_zero`) as a frame shaped like `like`."""
+    wide = intervals.pivot_table(index="intermediate", columns=column, values="contains_zero", aggfunc="first")
+    return wide.reindex(index=like.index, columns=like.columns).fillna(False).astype(bool)
+
+
+def transfer_intervals(values: Mapping[str, dict[str, Values]], rows: Sequence[str], targets: Sequence[str],
+                       seeds: Sequence[int], settings: SignificanceSettings,
+                       bench: Benchmark = XTREME_BENCHMARK) -> pd.DataFrame:
+    """The deltas of the delta table (every row but `none`; targets, the benchmark's groups and score) from the
+    predictions, with their paired-bootstrap intervals (`xstilts.significance`, `values`: per target,
+    `target_values`): one row per (intermediate, column): delta, low, high, contains_zero."""
+    records = []
+    for row in (r for r in rows if r != BASELINE_ROW):
+        per_target = {t: seed_means(values.get(t, {}), seeds, lambda v, s, row=row: baseline_delta(v, row, s))
+                      for t in targets}
+        columns = dict(per_target)
+        for group, members in bench.groups.items():  # as `_summaries`
+            if present := [t for t in members if t in targets]:
+                columns[group] = average([per_target[t] for t in present])
+        if scored := [t for t in targets if t in bench.scored]:
+            columns[bench.name] = average([per_target[t] for t in scored])
+        for column, per_seed in columns.items():
+            delta, low, high = interval(per_seed, settings.seed, settings.level)
+            records.append({"intermediate": row, "column": column, "delta": delta, "low": low, "high": high,
+                            "contains_zero": contains_zero(low, high)})
+    return pd.DataFrame(records, columns=["intermediate", "column", "delta", "low", "high", "contains_zero"])
+
+
+def baseline_delta(values: Values, row: str, seed: int) -> Measure | None:
+    """A row's clean delta against `none` on one language's resamples (`significance.target_values`); None
+    where either is missing."""
+    ours, base = values.get((row, seed, CLEAN)), values.get((BASELINE_ROW, seed, CLEAN))
+    return difference(ours, base) if ours is not None and base is not None else None
 
 
 def delta_table(transfer: pd.DataFrame, baseline: str = BASELINE_ROW) -> pd.DataFrame:
@@ -277,10 +340,10 @@ def notes_markdown(lines: Sequence[str]) -> str:
 
 def text_markdown(text: pd.DataFrame, note: str, notes: Sequence[str] = ()) -> str:
     """A table of preformatted cells (e.g. `mean_std_frame`), right-aligned, then `note` and `notes`."""
-    return text.to_markdown(stralign="right") + f"\n\n{note}\n" + notes_markdown(notes)
+    return text.to_markdown(stralign="right", disable_numparse=True) + f"\n\n{note}\n" + notes_markdown(notes)
 
 
-def _write_formats(df: pd.DataFrame, stem: Path, markdown: str | None = None, shown: pd.DataFrame | None = None,
+def write_formats(df: pd.DataFrame, stem: Path, markdown: str | None = None, shown: pd.DataFrame | None = None,
                    notes: Sequence[str] = ()) -> list[Path]:
     """`stem`.parquet, .csv (full precision), .md (`markdown` if given) and .tex (1 decimal); the text
     formats render `shown` (`df` with marked labels) and end with `notes`."""
@@ -304,7 +367,7 @@ def marked(name: str, df: pd.DataFrame, grid_marks: Marks) -> tuple[pd.DataFrame
     return grid_marks.relabel(df), grid_marks.notes(list(df.columns))
 
 
-def _heatmap(df: pd.DataFrame, path: Path, *, title: str, diverging: bool, n_targets: int) -> None:
+def heatmap(df: pd.DataFrame, path: Path, *, title: str, diverging: bool, n_targets: int) -> None:
     """Rows x columns heatmap with annotated cells and NaN cells grey; a line separates the targets
     from the group/XTREME columns. Diverging colours centred at 0 when `diverging`."""
     values = df.to_numpy(dtype="float64")
@@ -349,17 +412,27 @@ class Tables:
     best: pd.DataFrame
     per_language: dict[str, pd.DataFrame]
     marks: Marks
+    benchmark: Benchmark = XTREME_BENCHMARK
+    intervals: pd.DataFrame | None = None  # `transfer_intervals`, when there are predictions
+
+    @property
+    def unsure(self) -> pd.DataFrame | None:
+        """Where a delta's interval contains 0 (None without intervals)."""
+        return None if self.intervals is None else interval_frame(self.intervals, self.delta, "column")
 
 
-def compute_tables(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str]) -> Tables:
+def compute_tables(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
+                   bench: Benchmark = XTREME_BENCHMARK, intervals: pd.DataFrame | None = None) -> Tables:
     """The transfer table (mean over seeds), its seed spread, the deltas against `none` and which exceed
-    seed noise, the best row per target, the per-language tables and the marks."""
-    transfer = transfer_table(scores, rows, targets)
-    std = transfer_std_table(scores, rows, targets)
+    seed noise, the best row per target, the per-language tables and the marks; `intervals`: the deltas'
+    paired-bootstrap intervals (`transfer_intervals`)."""
+    transfer = transfer_table(scores, rows, targets, bench)
+    std = transfer_std_table(scores, rows, targets, bench)
     delta = delta_table(transfer)
-    significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets)))
+    significant = significant_table(delta, noise_table(std, seed_count_table(scores, rows, targets, bench)))
     return Tables(scores, tuple(rows), tuple(targets), transfer, std, delta, significant, best_table(transfer),
-                  {t: per_language_table(scores, t, rows) for t in targets}, marks(scores, targets))
+                  {t: per_language_table(scores, t, rows) for t in targets}, marks(scores, targets, bench), bench,
+                  intervals)
 
 
 def write_tables(tables: Tables, out_dir: Path) -> list[Path]:
@@ -376,19 +449,22 @@ def write_tables(tables: Tables, out_dir: Path) -> list[Path]:
     frames |= {f"per_language/{target}": df for target, df in t.per_language.items()}
     shown = {name: marked(name, df, grid_marks) for name, df in frames.items()}
     notes = shown["transfer"][1]
+    delta_notes = f"{DELTA_NOTE} {INTERVAL_NOTE}" if t.intervals is not None else DELTA_NOTE
     markdown = {
         "transfer": text_markdown(grid_marks.relabel(mean_std_frame(t.transfer, t.std)),
                                   transfer_note(t.scores, t.targets), notes),
-        "delta": text_markdown(grid_marks.relabel(delta_frame(t.delta, t.significant)), DELTA_NOTE, notes),
+        "delta": text_markdown(grid_marks.relabel(delta_frame(t.delta, t.significant, t.unsure)), delta_notes, notes),
     }
     paths = [p for name, df in frames.items()
-             for p in _write_formats(df, out_dir / name, markdown.get(name), *shown[name])]
+             for p in write_formats(df, out_dir / name, markdown.get(name), *shown[name])]
+    if t.intervals is not None:
+        paths += write_formats(t.intervals.set_index("intermediate"), out_dir / "delta_ci")
     heatmaps = (
         ("transfer", t.transfer, "Zero-shot transfer (0-100)", False),
         ("delta", t.delta, f"Gain over {BASELINE_ROW!r} (points)", True),
     )
     for name, df, title, diverging in heatmaps:
         path = out_dir / f"heatmap_{name}.png"
-        _heatmap(grid_marks.relabel(df), path, title=title, diverging=diverging, n_targets=len(t.targets))
+        heatmap(grid_marks.relabel(df), path, title=title, diverging=diverging, n_targets=len(t.targets))
         paths.append(path)
     return paths

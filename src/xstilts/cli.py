@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The jobs that import torch and transformers: with a local run's warm-start process (`xstilts.warm`) they
+# start as its children instead of paying the imports.
+WARM_COMMANDS = frozenset({"train", "evaluate", "align", "init-untrained", "demo-pretrain"})
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: state saved; run the job again to resume
 DEFAULT_CONFIG = [Path("config.yaml")]
 
@@ -102,6 +105,13 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         from xstilts.jobs import evaluate
 
         print(evaluate(spec).to_string(index=False))
+
+
+def cmd_align(a: argparse.Namespace) -> None:
+    if spec := _spec(a, "align", row=a.row, seed=a.seed):
+        from xstilts.alignment import align
+
+        print(align(spec).to_string(index=False))
 
 
 def cmd_aggregate(a: argparse.Namespace) -> None:
@@ -214,6 +224,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("row")
     s.add_argument("target")
     s.add_argument("--seed", type=int, default=1)
+    s = _job(sub, "align", "alignment probes of one row's phase-(ii) encoder at every layer", cmd_align)
+    s.add_argument("row")
+    s.add_argument("--seed", type=int, default=1)
     _job(sub, "aggregate", "tables, plots, results/README.md and report.html from every scores.parquet",
          cmd_aggregate)
 
@@ -254,14 +267,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, warm: bool = True) -> int:
+    """The command line; a job command goes to the warm-start process when a local run has one (`warm`
+    False: run here, as that process's children do)."""
     p = parser()
     args, unknown = p.parse_known_args(argv)
     if unknown and not getattr(args, "passes_unknown", False):
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.snakemake_args, args.argv = unknown, list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the jobs' own processes do the parallel work
-    if args.command in ("train", "evaluate"):  # jobs read only the prepared cache: fail at once, never wait
+    if warm and args.command in WARM_COMMANDS and not getattr(args, "show", False):
+        from xstilts.warm import run
+
+        if (code := run(args.argv)) is not None:
+            return code
+    if args.command in ("train", "evaluate", "align"):  # jobs read only the prepared cache: fail at once, never wait
         for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
             os.environ.setdefault(switch, "1")
     from xstilts.config import ConfigError

@@ -1,11 +1,15 @@
 """Marks on the scores that are not XTREME's, and the data every score came from.
 
-Two marks, computed from the scores themselves (their languages and the run facts each scores.parquet
-holds, which copy the prepared data's meta.json), never from the config:
-- † partial: a target evaluated on fewer languages than XTREME's (the catalogue's `languages`) in some cell;
-- ‡ not comparable: languages whose evaluation data are not XTREME's (meta.json `not_comparable`: UD-POS
-  read from the hub, whose configs mix in other treebanks; BUCC read from the hub, gold pairs only).
-A group column and the XTREME score carry the marks of their targets, and † when targets of theirs are not
+Three marks, the first two computed from the scores themselves (their languages and the run facts each
+scores.parquet holds, which copy the prepared data's meta.json), against the grid's benchmark
+(`xstilts.benchmarks`):
+- † partial: a target evaluated on fewer languages than the benchmark's in some cell;
+- ‡ not comparable: languages whose evaluation data are not the benchmark's (meta.json `not_comparable`: UD-POS
+  read from the hub, whose configs mix in other treebanks; BUCC read from the hub, gold pairs only; LAReQA
+  from the hub, without its sentence breaks);
+- § not in the benchmark's score: a target of another benchmark (PAWS-X and BUCC in an XTREME-R grid), a shifted
+  target, or one the benchmark reports apart (LAReQA).
+A group column and the benchmark score carry the marks of their targets, and † when targets of theirs are not
 in the grid. The parquet and CSV tables stay numeric: the marks are in the Markdown, LaTeX and HTML
 renderings (column labels and notes under the tables) and in `tables/marks.*`, one row per mark.
 """
@@ -19,11 +23,13 @@ from typing import Any
 
 import pandas as pd
 
-from xstilts.catalogue import GROUPS, TARGETS
+from xstilts.benchmarks import XTREME as XTREME_BENCHMARK
+from xstilts.benchmarks import Benchmark, target_languages
+from xstilts.catalogue import TARGETS
 
 PARTIAL = "†"
 NOT_COMPARABLE = "‡"
-XTREME = "xtreme"
+NOT_SCORED = "§"
 AVERAGE = "avg"  # the per-language tables' mean column
 MARK_COLUMNS = ["target", "language", "mark", "note"]
 
@@ -45,25 +51,27 @@ class Marks:
     """The marks of one grid's scores (see the module docstring)."""
 
     targets: tuple[str, ...]
-    left_out: dict[str, tuple[str, ...]]  # target -> XTREME languages a cell of it was not evaluated on
-    not_comparable: dict[str, dict[str, str]]  # target -> language -> why its data are not XTREME's
+    left_out: dict[str, tuple[str, ...]]  # target -> benchmark languages a cell of it was not evaluated on
+    not_comparable: dict[str, dict[str, str]]  # target -> language -> why its data are not the benchmark's
+    benchmark: Benchmark = XTREME_BENCHMARK
+
+    def _members(self, column: str) -> tuple[str, ...]:
+        return self.benchmark.scored if column == self.benchmark.name else self.benchmark.groups.get(column, ())
 
     def _parts(self, column: str) -> list[str]:
-        if column == XTREME:
-            return list(self.targets)
-        return [t for t in self.targets if TARGETS[t].group == column]
+        return [t for t in self.targets if t in self._members(column)]
 
     def _missing_targets(self, column: str) -> list[str]:
-        everything = list(TARGETS) if column == XTREME else [t for t in TARGETS if TARGETS[t].group == column]
-        return [t for t in everything if t not in self.targets]
+        return [t for t in self._members(column) if t not in self.targets]
 
     def of(self, column: str) -> str:
-        """The marks of a transfer-table column: a target's own; a group's and XTREME's, those of their
-        targets (and † for targets not in the grid)."""
+        """The marks of a transfer-table column: a target's own; a group's and the benchmark score's, those of
+        their targets (and † for targets not in the grid)."""
         if column in TARGETS:
             return (PARTIAL if self.left_out.get(column) else "") + (
-                NOT_COMPARABLE if self.not_comparable.get(column) else "")
-        if column not in (*GROUPS, XTREME):
+                NOT_COMPARABLE if self.not_comparable.get(column) else "") + (
+                NOT_SCORED if column not in self.benchmark.scored else "")
+        if not self._members(column):
             return ""
         parts = [self.of(t) for t in self._parts(column)]
         partial = any(PARTIAL in p for p in parts) or bool(self._missing_targets(column))
@@ -99,9 +107,10 @@ class Marks:
 
     def _target_notes(self, target: str) -> list[str]:
         lines = []
+        name = self.benchmark.name.upper()
         if left := self.left_out.get(target):
-            n = len(TARGETS[target].languages)
-            lines.append(f"{target}{PARTIAL}: partial language set, {n - len(left)} of XTREME's {n} languages "
+            n = len(target_languages(target, self.benchmark))
+            lines.append(f"{target}{PARTIAL}: partial language set, {n - len(left)} of {name}'s {n} languages "
                          f"(left out: {' '.join(left)}).")
         if bad := self.not_comparable.get(target):
             by_reason: dict[str, list[str]] = {}
@@ -109,8 +118,12 @@ class Marks:
                 by_reason.setdefault(why, []).append(lang)
             reasons = "; ".join(f"{' '.join(langs)}: {why}" for why, langs in by_reason.items())
             key = TARGETS[target].local_path_key
-            lines.append(f"{target}{NOT_COMPARABLE}: not comparable with XTREME's numbers ({reasons}); "
-                         f"`sources.{key}` reads the data XTREME used.")
+            lines.append(f"{target}{NOT_COMPARABLE}: not comparable with {name}'s numbers ({reasons}); "
+                         f"`sources.{key}` reads the data {name} used.")
+        if target in self.benchmark.apart:
+            lines.append(f"{target}{NOT_SCORED}: reported apart from the {name} score, as {name} reports it.")
+        elif target not in self.benchmark.targets:
+            lines.append(f"{target}{NOT_SCORED}: not in {name}: not part of its score or groups.")
         return lines
 
     def summary(self, columns: Iterable[str]) -> str:
@@ -122,15 +135,17 @@ class Marks:
         rows = [(t, "", PARTIAL, self._target_notes(t)[0]) for t in self.targets if self.left_out.get(t)]
         rows += [(t, lang, NOT_COMPARABLE, why) for t in self.targets
                  for lang, why in self.not_comparable.get(t, {}).items()]
-        columns = [c for c in (*GROUPS, XTREME) if self._parts(c)]
+        rows += [(t, "", NOT_SCORED, self._target_notes(t)[-1]) for t in self.targets
+                 if t not in self.benchmark.scored]
+        columns = [c for c in (*self.benchmark.groups, self.benchmark.name) if self._parts(c)]
         rows += [(c, "", self.of(c), self.notes([c])[0]) for c in columns if self.of(c)]
         return pd.DataFrame(rows, columns=MARK_COLUMNS)
 
 
-def marks(scores: pd.DataFrame, targets: Sequence[str]) -> Marks:
+def marks(scores: pd.DataFrame, targets: Sequence[str], bench: Benchmark = XTREME_BENCHMARK) -> Marks:
     """The marks of `scores` (one row per cell, language, split, metric; `run_facts` optional) for the
-    grid's `targets`: the languages each cell has on its target's report split, and the not-comparable
-    languages its run facts record for them."""
+    grid's `targets` and benchmark: the languages each cell has on its target's report split, and the
+    not-comparable languages its run facts record for them."""
     left_out: dict[str, tuple[str, ...]] = {}
     bad: dict[str, dict[str, str]] = {}
     for target in targets:
@@ -139,7 +154,7 @@ def marks(scores: pd.DataFrame, targets: Sequence[str]) -> Marks:
         reasons: dict[str, str] = {}
         for _, cell in rows.groupby(["intermediate", "seed"], observed=True):
             evaluated = set(cell["language"].astype(str))
-            missing |= set(TARGETS[target].languages) - evaluated
+            missing |= set(target_languages(target, bench)) - evaluated
             facts = _facts(cell["run_facts"].iloc[0]) if "run_facts" in cell else {}
             recorded = facts.get("data", {}).get(f"eval/{target}", {}).get("not_comparable", {})
             reasons |= {lang: why for lang, why in recorded.items() if lang in evaluated}
@@ -147,7 +162,7 @@ def marks(scores: pd.DataFrame, targets: Sequence[str]) -> Marks:
             left_out[target] = _ordered(target, missing)
         if reasons:
             bad[target] = {lang: reasons[lang] for lang in _ordered(target, reasons)}
-    return Marks(tuple(targets), left_out, bad)
+    return Marks(tuple(targets), left_out, bad, bench)
 
 
 # --------------------------------------------------------------------------------------------------

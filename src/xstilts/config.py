@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from xstilts.benchmarks import BENCHMARKS, benchmark, target_languages
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
@@ -29,18 +30,24 @@ from xstilts.catalogue import (
     UNTRAINED_ROW,
     target_trainsets,
 )
+from xstilts.conditions import CONDITIONS, PERTURBATIONS, settings_of, switch_languages
 from xstilts.devices import DEVICES
 from xstilts.layout import Layout
+from xstilts.lexicons import demo_pairs, file_name, pairs_in
 from xstilts.settings import (
     OPTIMIZER_FIELDS,
+    AlignmentSettings,
     Execution,
     HParams,
     JobSize,
     MLMSettings,
     PlanSettings,
     RetrievalSettings,
+    RobustnessSettings,
     Sampling,
+    SignificanceSettings,
     dataclass_schema,
+    from_mapping,
 )
 
 if TYPE_CHECKING:  # jsonschema is imported when a config is checked, not by every command that imports this
@@ -93,7 +100,9 @@ def resolve_config(config: Mapping[str, Any], files: Sequence[Path | str] = ()) 
     try:
         _check_schema(resolved)
         check_config(resolved)
-        return _expand(resolved)
+        expanded = _expand(resolved)
+        check_robustness(expanded)
+        return expanded
     except ConfigError as err:
         raise _located(err, _origin(err.path, files)) from None
 
@@ -109,11 +118,23 @@ def config_schema() -> dict[str, Any]:
         mlm=dataclass_schema(MLMSettings), job_size=dataclass_schema(JobSize),
         job_size_override=dataclass_schema(JobSize, partial=True), execution=dataclass_schema(Execution),
         plan=dataclass_schema(PlanSettings),
-        target={"enum": list(TARGETS)}, trainset={"enum": target_trainsets(list(TARGETS))})
+        robustness=_nullable(dataclass_schema(RobustnessSettings)),
+        alignment=_nullable(dataclass_schema(AlignmentSettings)),
+        significance=dataclass_schema(SignificanceSettings), condition={"enum": list(PERTURBATIONS)},
+        target={"enum": list(TARGETS)}, trainset={"enum": target_trainsets(list(TARGETS))},
+        benchmark={"enum": list(BENCHMARKS)})
     schema["$defs"]["plan"]["properties"]["device"]["enum"] = list(DEVICES)
-    local = sorted({t.local_path_key for t in [*DATASETS.values(), *TARGETS.values()] if t.local_path_key})
+    local = sorted({t.local_path_key for t in [*DATASETS.values(), *TARGETS.values()] if t.local_path_key}
+                   | {key for t in TARGETS.values() for key in t.local_languages.values()})
     schema["properties"]["sources"]["properties"].update({key: {"$ref": "#/$defs/path"} for key in local})
+    retrieval = [name for name, t in TARGETS.items() if t.family == "retrieval"]
+    schema["properties"]["retrieval"]["properties"].update({t: {"$ref": "#/$defs/retrieval_settings"}
+                                                             for t in retrieval})
     return schema
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 @cache
@@ -252,7 +273,7 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise _refusal(["rows"], f"unknown row {row!r}", allowed=known_rows, word=row, key=["rows", i])
     if len(set(config["rows"])) != len(config["rows"]):
         raise _refusal(["rows"], f"a row is listed twice in {config['rows']}")
-    for i, target in enumerate(config["targets"]):
+    for i, target in enumerate(config.get("targets") or []):
         if target not in TARGETS:
             raise _refusal(["targets"], f"unknown target {target!r}", allowed=list(TARGETS), word=target,
                            key=["targets", i])
@@ -316,6 +337,76 @@ def _check_job_sizes(config: Mapping[str, Any]) -> None:
             if rule == "evaluate" and size.processes > 1:
                 raise _refusal(where, f"an evaluation runs one process, not {size.processes}",
                                note="evaluate: gpu 1 (or 0), nodes 1, tasks_per_node 1")
+
+
+def _grid_targets(config: Mapping[str, Any]) -> list[str]:
+    """The configured targets, else the benchmark's (as `Grid.targets`, before what it leaves out)."""
+    return list(config.get("targets") or benchmark(config.get("benchmark")).targets)
+
+
+def _grid_languages(config: Mapping[str, Any], target: str) -> tuple[str, ...]:
+    """A target's evaluated languages: the configured ones, else the benchmark's (as `Grid.languages`)."""
+    return tuple((config.get("languages") or {}).get(target)
+                 or target_languages(target, benchmark(config.get("benchmark"))))
+
+
+def _lexicon_pairs(config: Mapping[str, Any], folder: Path) -> tuple[set[tuple[str, str]], str]:
+    """The lexicon pairs a run will find in `folder`, and where they come from: the demo's world writes its
+    own (not there before its first job), any other folder has them on disk."""
+    if config.get("demo") and folder == Layout(Path(config["results"])).demo_lexicons:
+        languages = {lang for t in _grid_targets(config) for lang in _grid_languages(config, t)}
+        return demo_pairs(languages), "the demo's world writes every pair of its languages"
+    return pairs_in(folder), f"the folder has {len(pairs_in(folder))} pair(s)"
+
+
+def check_robustness(config: Mapping[str, Any]) -> None:
+    """Checks of `robustness` and `alignment` against the grid (paths expanded): every listed target in the
+    grid, every condition serving at least one of its targets' families, a lexicon for every language pair
+    that `code_switch` or `adversarial` switches."""
+    if config.get("alignment") is not None and not any(TARGETS[t].parallel for t in _grid_targets(config)):
+        parallel = [name for name, t in TARGETS.items() if t.parallel]
+        raise _refusal(["alignment"], "no target of this grid has parallel data", allowed=parallel,
+                       note="add one of them to `targets`, or set `alignment: null`")
+    if config.get("robustness") is None:
+        return
+    settings = from_mapping(RobustnessSettings, config["robustness"])
+    for i, target in enumerate(settings.targets or ()):
+        if target not in _grid_targets(config):
+            raise _refusal(["robustness", "targets"], f"target {target!r} is not in this grid",
+                           allowed=_grid_targets(config), word=target, key=["robustness", "targets", i])
+    targets = settings.targets or tuple(_grid_targets(config))
+    families = {t: TARGETS[t].family for t in targets}
+    for i, name in enumerate(settings.conditions):
+        condition = CONDITIONS[name]
+        served = [t for t in targets if condition.serves_target(t)]
+        if not served:
+            raise _refusal(["robustness", "conditions"], f"{name} serves none of the targets it would perturb "
+                           f"({', '.join(f'{t}: {families[t]}' for t in targets)})",
+                           allowed=sorted(condition.families), key=["robustness", "conditions", i],
+                           note=f"{name} keeps the labels of these families only")
+        if condition.lexicon:
+            _check_lexicons(config, name, settings_of(settings, name).languages, served)
+
+
+def _check_lexicons(config: Mapping[str, Any], condition: str, configured: tuple[str, ...] | None,
+                    targets: list[str]) -> None:
+    """A lexicon file for every (language, switched-into language) pair a condition needs."""
+    folder = (config.get("sources") or {}).get("lexicons")
+    if not folder:
+        raise _refusal(["robustness", "conditions"], f"{condition} needs bilingual lexicons: set `sources.lexicons` "
+                       "(a folder of MUSE-format <src>-<tgt>.txt files)", key=["sources", "lexicons"])
+    available, where = _lexicon_pairs(config, Path(folder))
+    key = ["robustness", condition, "languages"] if configured else ["sources", "lexicons"]  # what to change
+    for target in targets:
+        languages = _grid_languages(config, target)
+        for language in languages:
+            for into in switch_languages(language, configured, languages):
+                if (language, into) not in available:
+                    have = sorted(f"{a}-{b}" for a, b in available if a == language)
+                    raise _refusal(["robustness", condition], f"no lexicon {file_name(language, into)} in {folder} "
+                                   f"(sources.lexicons) for {target}'s {language}",
+                                   note=f"{where}; {language} has: {' '.join(have) or 'none'}; `languages` sets the "
+                                        "languages switched into", key=key)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ read into one table per task family, the only shapes the rest of the package see
 - tagging: tokens (list of str), tags (list of int, indices into the label list)
 - qa: id, context, question, answer_texts (list of str), answer_starts (list of int)
 - retrieval: source, target (str or None): a row with both is a gold pair, a row with one side only is
-  a sentence without a translation (the original BUCC files: mining runs over every sentence)
+  a sentence without a translation (the original BUCC files: mining runs over every sentence); a pool search's
+  tables (LAReQA, Mewsli-X) instead: id, query, candidate (one of them None), keys (list of str): a query's
+  relevant candidates are those whose keys hold the query's (its own one key)
 
 Prepared caches: `<cache>/<dataset>/{train,dev}.parquet` and `<cache>/<target>/<split>/<lang>.parquet`,
 each folder with a `meta.json` written last: family, labels, row counts; `data`, where the rows came from
@@ -34,7 +36,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from xstilts import ud
-from xstilts.catalogue import DATASETS, TARGETS, Dataset, HubSplit, Target
+from xstilts.catalogue import DATASETS, NER_TAGS, PART_SEED, PARTS, TARGETS, Dataset, HubSplit, Target
 from xstilts.errors import DataError
 from xstilts.languages import UDPOS_NAMES
 from xstilts.results_io import write_parquet, write_text
@@ -112,6 +114,9 @@ _LOCAL_LAYOUTS = {
     "cosmosqa": "Cosmos QA's release (train.csv, valid.csv) or train/validation tables in the hub schema",
     "bucc": "the BUCC 2018 files <lang>-en.{sample,training}.{<lang>,en,gold} (or XTREME's dev/test names)",
     "udpos": ud.LAYOUT,
+    "ud27": ud.LAYOUT.replace("2.5", "2.7"),
+    "mewslix": "the folder get-mewsli-x.sh writes: candidate_set_entities.jsonl and wikinews_mentions-{dev,test}.jsonl",
+    "lareqa": "the LAReQA repository's folder: xquad-r/<lang>.json (SQuAD format with sentence_breaks)",
 }  # fmt: skip
 Read = tuple[pd.DataFrame, list[Path]]  # a local reader's rows and the files it read
 
@@ -195,8 +200,73 @@ def _ud_treebanks(folder: Path, hub: HubSplit, task: str) -> Read:
     return ud.read_split(folder, _UDPOS_CODES[hub.config.split(".", 1)[1]], hub.split)
 
 
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+_MEWSLIX_SPLITS = {"validation": "dev", "test": "test"}
+
+
+def _mention_query(context: Mapping[str, Any], mention: Mapping[str, Any]) -> str:
+    """A mention in its sentence, marked and put first (XTREME-R's `utils_mewslix.preprocess_mention`):
+    "Smith: The verdict came back for { Smith }, who ..."."""
+    span = mention["mention_span"]
+    sentences = [s for s in context["sentence_spans"] if s["start"] <= span["start"] < s["end"]]
+    start, end = (sentences[0]["start"], sentences[0]["end"]) if sentences else (0, len(context["text"]))
+    text = context["text"]
+    query = f"{span['text']}: {text[start:span['start']]} {{ {span['text']} }} {text[span['end']:end]}"
+    return " ".join(query.split())
+
+
+def _mewslix_files(folder: Path, hub: HubSplit, task: str) -> Read:
+    """One language's WikiNews mentions (queries keyed by their entity) from the files get-mewsli-x.sh writes;
+    the English table also holds every candidate entity (its description), the pool of every language."""
+    mentions = folder / f"wikinews_mentions-{_MEWSLIX_SPLITS[hub.split]}.jsonl"
+    entities = folder / "candidate_set_entities.jsonl"
+    for path in (mentions, entities):
+        if not path.is_file():
+            raise DataError(f"task {task!r}: no {path.name} in {folder} (`sources.mewslix` should hold "
+                            f"{_LOCAL_LAYOUTS['mewslix']})")
+    rows = [{"id": m["example_id"], "query": _mention_query(doc["context"], m), "candidate": None,
+             "keys": [m["entity_id"]]}
+            for doc in _jsonl(mentions) if doc["context"]["language"] == hub.config for m in doc["mentions"]]
+    files = [mentions]
+    if hub.config == TARGETS[task].pool_language:
+        rows += [{"id": e["entity_id"], "query": None, "candidate": " ".join(e["description"].split()),
+                  "keys": [e["entity_id"]]} for e in _jsonl(entities)]
+        files.append(entities)
+    return pd.DataFrame(rows, columns=["id", "query", "candidate", "keys"]), files
+
+
+def _lareqa_files(folder: Path, hub: HubSplit, task: str) -> Read:
+    """One language of the LAReQA repository's XQuAD-R (SQuAD format with `sentence_breaks`), as rows in the
+    hub's schema plus each paragraph's sentence breaks."""
+    path = next(iter(sorted(folder.glob(f"**/xquad-r/{hub.config}.json"))), None)
+    if path is None:
+        raise DataError(f"task {task!r}: no xquad-r/{hub.config}.json under {folder} (`sources.lareqa` should hold "
+                        f"{_LOCAL_LAYOUTS['lareqa']})")
+    rows = [{"id": qa["id"], "context": paragraph["context"], "question": qa["question"],
+             "answers": {"text": [a["text"] for a in qa["answers"]],
+                         "answer_start": [a["answer_start"] for a in qa["answers"]]},
+             "sentence_breaks": [list(b) for b in paragraph["sentence_breaks"]]}
+            for article in json.loads(path.read_text(encoding="utf-8"))["data"]
+            for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    return pd.DataFrame(rows), [path]
+
+
 _LOCAL_READERS: dict[str, Callable[[Path, HubSplit, str], Read]] = {
-    "ccg": _ccgbank, "bucc": _bucc_files, "udpos": _ud_treebanks}
+    "ccg": _ccgbank, "bucc": _bucc_files, "udpos": _ud_treebanks, "ud27": _ud_treebanks, "mewslix": _mewslix_files,
+    "lareqa": _lareqa_files}
+
+
+def part(df: pd.DataFrame, name: str | None) -> pd.DataFrame:
+    """A seeded part of a split (`catalogue.PARTS`: the rows of a fixed permutation between two fractions),
+    else the whole split."""
+    if name is None:
+        return df
+    low, high = PARTS[name]
+    order = df.sample(frac=1.0, random_state=PART_SEED).index
+    return df.loc[order[round(low * len(df)):round(high * len(df))]].reset_index(drop=True)
 
 
 def _load_hub(hub: HubSplit, revision: str | None, task: str, prepared: Path | None) -> tuple[pd.DataFrame, str]:
@@ -229,15 +299,15 @@ def read_split(hub: HubSplit, sources: Sources, *, task: str, local_key: str | N
             raise DataError(f"task {task!r}: `sources.{local_key}` is {folder}, which does not exist: point it "
                             f"at {_LOCAL_LAYOUTS.get(local_key, 'its files')}")
         df, files = _LOCAL_READERS.get(local_key, _local_tables)(folder, hub, task)
-        return df, Origin(str(folder), files=tuple(files))
+        return part(df, hub.part), Origin(str(folder), files=tuple(files))
     if not on_hub:
         raise DataError(f"task {task!r} has no copy on the hub: set `sources.{local_key}` in config.yaml to "
                         f"a folder holding {_LOCAL_LAYOUTS.get(local_key, 'its files')}")
     if sources.hub_mirror is not None:
         df, files = _table(sources.hub_mirror / hub.path / (hub.config or "default"), hub.split, task)
-        return df, Origin(str(sources.hub_mirror), files=tuple(files))
+        return part(df, hub.part), Origin(str(sources.hub_mirror), files=tuple(files))
     df, commit = _load_hub(hub, sources.revision(hub), task, prepared)
-    return df, Origin(hub.path, commit)
+    return part(df, hub.part), Origin(hub.path, commit)
 
 
 # --- Normalisers: hub schema -> family table ------------------------------------------------------
@@ -311,11 +381,70 @@ def _squad(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _bitext(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
-    """Sentences stripped (the hub's Tatoeba lines keep their newline); a missing side stays None."""
+    """Sentences stripped (the hub's Tatoeba lines keep their newline); a missing side stays None. `google/xtreme`
+    names the sides source_sentence and target_sentence (English), MTEB's Tatoeba sentence1 and sentence2."""
     def clean(side: pd.Series) -> list[str | None]:
         return [s.strip() if isinstance(s, str) else None for s in side]
 
-    return pd.DataFrame({"source": clean(df["source_sentence"]), "target": clean(df["target_sentence"])})
+    source, target = ("source_sentence", "target_sentence") if "source_sentence" in df else ("sentence1", "sentence2")
+    return pd.DataFrame({"source": clean(df[source]), "target": clean(df[target])})
+
+
+def _siqa(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """XTREME-R's `run_xcopa.py` pairing: "context question" against each answer; labels "1"-"3" as 0-2."""
+    return pd.DataFrame({"context": df["context"] + " " + df["question"],
+                         "choices": df[["answerA", "answerB", "answerC"]].to_numpy().tolist(),
+                         "label": _label_ids(df["label"], labels) - 1})
+
+
+def _copa(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """COPA and XCOPA as XTREME-R's `run_xcopa.py` pairs them: "premise What was the cause?" (or effect)
+    against each choice."""
+    return pd.DataFrame({"context": df["premise"] + " What was the " + df["question"] + "?",
+                         "choices": df[["choice1", "choice2"]].to_numpy().tolist(),
+                         "label": _label_ids(df["label"], labels)})
+
+
+def _masakhaner(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """MasakhaNER 2.0's tags: XTREME's seven, then B-DATE and I-DATE, which a PAN-X tagger cannot predict: O."""
+    table = _tags("ner_tags")(df, labels)
+    table["tags"] = table["tags"].map(lambda tags: [t if t < len(NER_TAGS) else 0 for t in tags])
+    return table
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+
+
+def sentence_breaks(text: str) -> list[tuple[int, int]]:
+    """Character spans of a text's sentences, split after sentence-final punctuation followed by white space."""
+    starts = [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
+    ends = [m.start() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+    return [(a, b) for a, b in zip(starts, ends, strict=True) if b > a]
+
+
+def _lareqa(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """XQuAD-R as LAReQA reads it (`utils_lareqa.load_data`): each question, keyed by its id (the same in every
+    language), and each sentence of each paragraph (LAReQA's `sentence_breaks`, else `sentence_breaks()`) with
+    the ids of the questions it answers; a question whose answer starts in no sentence is left out, as there."""
+    rows: list[dict[str, Any]] = []
+    paragraphs: dict[str, list[list[Any]]] = {}
+    for row in df.itertuples(index=False):
+        breaks = [tuple(b) for b in row.sentence_breaks] if "sentence_breaks" in df else sentence_breaks(row.context)
+        sentences = paragraphs.setdefault(row.context, [[(a, b), []] for a, b in breaks])
+        start = int(row.answers["answer_start"][0])
+        holding = [keys for (a, b), keys in sentences if a <= start < b]
+        if holding:
+            holding[0].append(str(row.id))
+            rows.append({"id": str(row.id), "query": row.question, "candidate": None, "keys": [str(row.id)]})
+    for p, (context, sentences) in enumerate(paragraphs.items()):
+        rows += [{"id": f"{p}_{s}", "query": None, "candidate": context[a:b] + context, "keys": keys}
+                 for s, ((a, b), keys) in enumerate(sentences)]
+    return pd.DataFrame(rows, columns=["id", "query", "candidate", "keys"])
+
+
+def _pool(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """A pool search's table as its local reader wrote it (Mewsli-X)."""
+    return df[["id", "query", "candidate", "keys"]].reset_index(drop=True)
 
 
 NORMALISERS: dict[str, Normaliser] = {
@@ -333,6 +462,12 @@ NORMALISERS: dict[str, Normaliser] = {
     "panx": _tags("ner_tags"),
     "squad": _squad,
     "bitext": _bitext,
+    "siqa": _siqa,
+    "copa": _copa,
+    "toxicity": _pairs("text", None, "toxic"),
+    "masakhaner": _masakhaner,
+    "lareqa": _lareqa,
+    "mewslix": _pool,
 }
 
 
@@ -441,8 +576,10 @@ def prepare_dataset(name: str, out_dir: Path, sources: Sources,
 
 def _target_rows(target: Target, language: str, split: str, sources: Sources,
                  prepared: Path) -> tuple[pd.DataFrame, Origin]:
+    only_local = language in target.local_languages
     df, origin = read_split(target.source(language, split), sources, task=target.name,
-                            local_key=target.local_path_key, prepared=prepared)
+                            local_key=target.local_languages.get(language, target.local_path_key),
+                            on_hub=target.on_hub and not only_local, prepared=prepared)
     if "language" in df.columns:  # XNLI: one config, every language
         df = df[df["language"] == language]
     if prefix := target.id_prefixes.get(language):  # one config, every language, told apart by the id prefix

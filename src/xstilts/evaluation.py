@@ -4,9 +4,11 @@ one prediction per example, the metrics, and the per-example records of predicti
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -24,12 +26,16 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+Reader = Callable[[Any, list[int], Features], list[Any]]  # (logits, the batch's rows, features) -> per row
+
+
 @torch.inference_mode()
 def predict(model: TransferModel, head: str, fam: Family, features: Features, *, pad_id: int, batch_size: int,
-            device: torch.device) -> list[Any]:
-    """Raw per-row outputs of the model's `head` (`Family.outputs`), in row order (batches packed when the
-    encoder's attention takes them)."""
+            device: torch.device, read: Reader | None = None) -> list[Any]:
+    """Per-row outputs of the model's `head`, in row order (batches packed when the encoder's attention takes
+    them): its raw outputs (`Family.outputs`), or what `read` takes from the logits."""
     model.eval()
+    read = read or fam.outputs
     out: list[Any] = [None] * len(features)
     packed, first_position = packing.packs(model.encoder), packing.position_offset(model.encoder.config)
     for idx in length_grouped_batches(features.lengths, batch_size, torch.Generator(), shuffle=False):
@@ -39,9 +45,20 @@ def predict(model: TransferModel, head: str, fam: Family, features: Features, *,
         batch = {k: v.to(device) for k, v in host.items()}
         with autocast(device):
             _, logits = model(head, batch)
-        for i, value in zip(idx, fam.outputs(logits, idx, features), strict=True):
+        for i, value in zip(idx, read(logits, idx, features), strict=True):
             out[i] = value
     return out
+
+
+def class_probabilities(model: TransferModel, head: str, scoring: Scoring, df: pd.DataFrame,
+                        tokenizer: PreTrainedTokenizerBase, *, max_length: int, batch_size: int,
+                        device: torch.device) -> np.ndarray:
+    """A classification head's class probabilities [examples, labels] on one table (the attack's oracle)."""
+    fam = family(scoring.family)
+    feats = fam.tokenise(df, tokenizer, max_length)
+    rows = predict(model, head, fam, feats, pad_id=tokenizer.pad_token_id, batch_size=batch_size, device=device,
+                   read=lambda logits, idx, _: list(logits.float().softmax(-1).cpu().numpy()))
+    return np.stack(rows) if rows else np.zeros((0, len(scoring.labels)))
 
 
 @dataclass(frozen=True)

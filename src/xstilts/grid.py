@@ -9,10 +9,12 @@ every job's paths and settings are testable without Snakemake.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from xstilts.benchmarks import Benchmark, benchmark, target_languages
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
@@ -20,13 +22,28 @@ from xstilts.catalogue import (
     MULTITASK_ROW,
     TARGETS,
     UNTRAINED_ROW,
+    stages,
     target_trainsets,
 )
+from xstilts.conditions import CLEAN, CLEAN_SAMPLE, CONDITIONS, PERTURBATIONS
 from xstilts.config import ConfigError
 from xstilts.layout import Layout
-from xstilts.settings import Execution, HParams, JobSize, MLMSettings, PlanSettings, RetrievalSettings, Sampling
+from xstilts.settings import (
+    AlignmentSettings,
+    Execution,
+    HParams,
+    JobSize,
+    MLMSettings,
+    PlanSettings,
+    RetrievalSettings,
+    RobustnessSettings,
+    Sampling,
+    SignificanceSettings,
+    from_mapping,
+)
 from xstilts.specs import (
     AggregateSpec,
+    AlignSpec,
     DemoDataSpec,
     DemoPretrainSpec,
     EvaluateSpec,
@@ -38,8 +55,6 @@ from xstilts.specs import (
 )
 
 Cell = tuple[str, str, int]
-# The GPU rules, and the wildcard of each that names the task its job is sized by (config `resources`).
-SIZED_BY = {"train_intermediate": "row", "train_target": "trainset", "evaluate": "target"}
 
 
 class Grid:
@@ -56,12 +71,44 @@ class Grid:
         return list(self.config["rows"])
 
     @property
+    def benchmark(self) -> Benchmark:
+        """The benchmark (config `benchmark`, XTREME by default): default targets and languages, groups, score."""
+        return benchmark(self.config.get("benchmark"))
+
+    def _source(self, key: str) -> bool:
+        return bool((self.config.get("sources") or {}).get(key))
+
+    @cached_property
+    def left_out(self) -> dict[str, str]:
+        """What the grid leaves out for want of a local source, and why: a target that only a local copy holds
+        (Mewsli-X), or a target's languages that only one holds (XTREME-R's UD 2.7 languages); `target` or
+        `target:language` -> the message."""
+        out = {}
+        for target in self.config.get("targets") or self.benchmark.targets:
+            t = TARGETS[target]
+            if not t.on_hub and not self._source(t.local_path_key):
+                out[target] = (f"target {target} left out: it has no hub copy; set `sources.{t.local_path_key}` to "
+                               f"its local copy")
+                continue
+            for lang in self._configured_languages(target):
+                key = t.local_languages.get(lang)
+                if key and not self._source(key):
+                    out[f"{target}:{lang}"] = (f"{target} {lang} left out: only a local copy holds it; set "
+                                               f"`sources.{key}`")
+        return out
+
+    @property
     def targets(self) -> list[str]:
-        return list(self.config["targets"])
+        """The configured targets (none configured: the benchmark's), less those left out (`left_out`)."""
+        return [t for t in self.config.get("targets") or self.benchmark.targets if t not in self.left_out]
+
+    def _configured_languages(self, target: str) -> list[str]:
+        return list((self.config.get("languages") or {}).get(target) or target_languages(target, self.benchmark))
 
     def languages(self, target: str) -> list[str]:
-        """The languages a target is evaluated on: the configured ones, else all of XTREME's."""
-        return list((self.config.get("languages") or {}).get(target) or TARGETS[target].languages)
+        """The languages a target is evaluated on: the configured ones, else the benchmark's (else all of the
+        catalogue's), less those left out (`left_out`)."""
+        return [lang for lang in self._configured_languages(target) if f"{target}:{lang}" not in self.left_out]
 
     @property
     def seeds(self) -> list[int]:
@@ -167,6 +214,53 @@ class Grid:
     def deterministic(self) -> bool:
         return bool(self.config.get("deterministic"))
 
+    @property
+    def lexicons(self) -> Path | None:
+        """The bilingual lexicons (`sources.lexicons`, MUSE format) of `code_switch` and `adversarial`."""
+        folder = (self.config.get("sources") or {}).get("lexicons")
+        return Path(folder) if folder else None
+
+    @cached_property
+    def robustness(self) -> RobustnessSettings | None:
+        """The perturbed evaluation conditions (config `robustness`; absent or null: clean only)."""
+        section = self.config.get("robustness")
+        return None if section is None else from_mapping(RobustnessSettings, section)
+
+    def conditions(self, target: str) -> tuple[str, ...]:
+        """The conditions a target is evaluated under: clean, then each configured perturbation that serves
+        its family, if the target is among `robustness.targets` (null: every target of the grid), with clean on
+        their sample of the examples as their reference (`conditions.CLEAN_SAMPLE`)."""
+        settings = self.robustness
+        if settings is None or target not in (settings.targets or self.targets):
+            return (CLEAN,)
+        served = tuple(c for c in settings.conditions if CONDITIONS[c].serves_target(target))
+        return (CLEAN, *((CLEAN_SAMPLE,) if served and settings.sample < 1 else ()), *served)
+
+    def robustness_for(self, target: str) -> RobustnessSettings | None:
+        """The robustness settings an evaluation of `target` depends on: its conditions, and the settings of the
+        others at their defaults (`EvaluateSpec.robustness`)."""
+        settings, conditions = self.robustness, tuple(c for c in self.conditions(target) if c in PERTURBATIONS)
+        if settings is None or not conditions:
+            return None
+        defaults = RobustnessSettings()
+        return replace(settings, conditions=conditions, targets=None,
+                       **{c: getattr(defaults, c) for c in PERTURBATIONS if c not in conditions})
+
+    @cached_property
+    def alignment(self) -> AlignmentSettings | None:
+        """The alignment probes (config `alignment`; absent or null: none)."""
+        section = self.config.get("alignment")
+        return None if section is None else from_mapping(AlignmentSettings, section)
+
+    @property
+    def parallel_targets(self) -> list[str]:
+        """The grid's targets whose data pair sentences with English ones (`Target.parallel`)."""
+        return [t for t in self.targets if TARGETS[t].parallel]
+
+    @property
+    def significance(self) -> SignificanceSettings:
+        return from_mapping(SignificanceSettings, self.config.get("significance"))
+
     # --- job specs -------------------------------------------------------------------------------
     def spec(self, rule: str, **wildcards: str | int) -> Spec:
         """The spec of a rule's job, from the rule's wildcards (what a rule passes is its identity); a
@@ -174,6 +268,8 @@ class Grid:
         allowed = {"row": self.trained_rows if rule == "train_intermediate" else self.rows,
                    "target": self.targets, "trainset": self.trainsets, "dataset": self.datasets,
                    "seed": self.seeds}
+        if rule == "align" and self.alignment is None:
+            raise ConfigError("this grid has no alignment probes (config `alignment`)")
         for key, value in wildcards.items():
             choices = allowed[key]
             if (int(value) if key == "seed" else value) not in choices:
@@ -226,6 +322,14 @@ class Grid:
         control, the base model's architecture and tokenizer with random weights (`init_untrained`)."""
         return self.base_model if row == BASELINE_ROW else self.layout.encoder(row, seed)
 
+    def _init(self, phase: str, row: str, seed: int, trainset: str | None) -> Path:
+        """What a training starts from: the base model (ii); the row's encoder (iii), or for a later stage the
+        earlier stage's model of the row."""
+        if phase == "intermediate":
+            return self.base_model
+        before = DATASETS[trainset].after if trainset else None
+        return self.layout.target_model(row, before, seed) if before else self.encoder(row, seed)
+
     def _train(self, phase: str, row: str, tasks: list[str], seed: int, trainset: str | None) -> TrainSpec:
         keys = (row, *([trainset] if trainset else []), f"seed={seed}")
         mlm = self.variants.get(row, {}).get("mlm") if phase == "intermediate" else None
@@ -233,7 +337,7 @@ class Grid:
         return TrainSpec(
             log=self.layout.log(phase, *keys), phase=phase, row=row, seed=seed, trainset=trainset, tasks=tuple(tasks),
             hparams={t: self.hparams(t) for t in tasks}, optim=self.optimizer(row, tasks), sampling=self.sampling,
-            init=self.base_model if phase == "intermediate" else self.encoder(row, seed),
+            init=self._init(phase, row, seed, trainset),
             data={t: self.layout.train_data(t) for t in tasks},
             out=self.layout.encoder(row, seed) if trainset is None else self.layout.target_model(row, trainset, seed),
             state=self.layout.state(phase, *keys), job_size=self.job_size(rule, trainset or row),
@@ -246,6 +350,7 @@ class Grid:
                             lambda: self._train("intermediate", row, self.row_tasks(row), seed, None))
 
     def train_target(self, row: str, trainset: str, seed: int | str) -> TrainSpec:
+        """A phase-(iii) training; a later stage (COPA) starts from the earlier stage's model of the same row."""
         seed = int(seed)
         return self._cached(("train", "target", row, trainset, str(seed)),
                             lambda: self._train("target", row, [trainset], seed, trainset))
@@ -257,18 +362,36 @@ class Grid:
 
     def evaluate(self, row: str, target: str, seed: int | str) -> EvaluateSpec:
         seed = int(seed)
+        conditions = self.conditions(target)
+        lexicon = any(CONDITIONS[c].lexicon for c in conditions)
         return self._cached(("evaluate", row, target, str(seed)), lambda: EvaluateSpec(
             log=self.layout.log("evaluate", row, target, f"seed={seed}"), row=row, target=target, seed=seed,
             model=self.cell_model(row, target, seed), data=self.layout.eval_data(target),
             out=self.layout.scores(row, target, seed), predictions=self.layout.predictions(row, target, seed),
-            job_size=self.job_size("evaluate", target), retrieval=self.retrieval(target),
-            deterministic=self.deterministic))
+            job_size=self.job_size("evaluate", target), conditions=conditions, retrieval=self.retrieval(target),
+            deterministic=self.deterministic, robustness=self.robustness_for(target),
+            perturbed=self.layout.perturbed(target) if len(conditions) > 1 else None,
+            lexicons=self.lexicons if lexicon else None))
+
+    def align(self, row: str, seed: int | str) -> AlignSpec:
+        """A row's alignment probes, sized as a Tatoeba evaluation (the same work: encoder passes over
+        parallel sentences)."""
+        seed = int(seed)
+        assert self.alignment is not None, "config `alignment` is not set"
+        return self._cached(("align", row, str(seed)), lambda: AlignSpec(
+            log=self.layout.log("alignment", row, f"seed={seed}"), row=row, seed=seed,
+            encoder=self.encoder(row, seed), data={t: self.layout.eval_data(t) for t in self.parallel_targets},
+            out=self.layout.alignment(row, seed), settings=self.alignment,
+            job_size=self.job_size("evaluate", "tatoeba"), deterministic=self.deterministic))
 
     def aggregate(self) -> AggregateSpec:
+        alignments = tuple(self.layout.alignment(r, s) for r in self.rows for s in self.seeds) if self.alignment else ()
         return AggregateSpec(log=self.layout.log("aggregate"), results=self.layout.root, config=self.layout.config,
                              rows=tuple(self.rows), targets=tuple(self.targets), seeds=tuple(self.seeds),
                              variants=self.variants,
-                             cells=tuple(self.layout.scores(r, t, s) for r, t, s in self.cells()))
+                             cells=tuple(self.layout.scores(r, t, s) for r, t, s in self.cells()),
+                             alignments=alignments, significance=self.significance,
+                             alignment_layer=self.alignment.layer if self.alignment else None)
 
     # --- the jobs of the DAG ---------------------------------------------------------------------
     def cell_jobs(self, row: str, target: str, seed: int) -> list[TrainSpec | InitUntrainedSpec | EvaluateSpec]:
@@ -280,7 +403,7 @@ class Grid:
         elif row != BASELINE_ROW:
             jobs.append(self.train_intermediate(row, seed))
         if (trainset := TARGETS[target].trainset) is not None:
-            jobs.append(self.train_target(row, trainset, seed))
+            jobs += [self.train_target(row, stage, seed) for stage in stages(trainset)]
         return [*jobs, self.evaluate(row, target, seed)]
 
     def intermediate_jobs(self) -> list[TrainSpec]:
@@ -292,6 +415,9 @@ class Grid:
     def evaluate_jobs(self) -> list[EvaluateSpec]:
         return [self.evaluate(r, t, s) for r, t, s in self.cells()]
 
+    def align_jobs(self) -> list[AlignSpec]:
+        return [self.align(r, s) for r in self.rows for s in self.seeds] if self.alignment else []
+
     def jobs(self) -> Iterator[Spec]:
         """Every job of the grid, upstream first."""
         yield from (self.prepare_dataset(d) for d in self.datasets)
@@ -301,9 +427,12 @@ class Grid:
             yield from (self.init_untrained(s) for s in self.seeds)
         yield from self.target_jobs()
         yield from self.evaluate_jobs()
+        yield from self.align_jobs()
         yield self.aggregate()
 
     @cached_property
     def shared(self) -> dict[str, int]:
-        """How many of the grid's targets train on each training set (XQuAD and MLQA share SQuAD)."""
-        return {d: sum(TARGETS[t].trainset == d for t in self.targets) for d in self.trainsets}
+        """How many of the grid's targets train on each training set, as their last stage or an earlier one
+        (XQuAD and MLQA share SQuAD; XCOPA's COPA training continues SIQA's)."""
+        return {d: sum(d in stages(TARGETS[t].trainset) for t in self.targets if TARGETS[t].trainset)
+                for d in self.trainsets}

@@ -12,7 +12,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,9 @@ from xstilts.data import data_facts, read_meta
 from xstilts.errors import DataError
 from xstilts.layout import MANIFEST_FILE, SPEC_FILE, TRAINING_LOG_FILE
 from xstilts.results_io import atomic_path
+from xstilts.settings import retrieval_layer
 from xstilts.specs import (
+    AlignSpec,
     DemoDataSpec,
     DemoPretrainSpec,
     EvaluateSpec,
@@ -38,6 +40,7 @@ from xstilts.specs import (
 if TYPE_CHECKING:
     import torch
 
+    from xstilts.evaluation import TableResult
     from xstilts.families import Family
     from xstilts.features import Features
     from xstilts.settings import HParams, MLMSettings
@@ -46,8 +49,11 @@ if TYPE_CHECKING:
 
 def run(spec: Spec) -> Any:
     """Run one job of the grid (the aggregate job needs the whole grid: `report.aggregate`)."""
+    from xstilts.alignment import align
+
     runners = {DemoDataSpec: demo_data, DemoPretrainSpec: demo_pretrain, FetchModelSpec: fetch_model,
-               PrepareSpec: prepare, InitUntrainedSpec: init_untrained, TrainSpec: train, EvaluateSpec: evaluate}
+               PrepareSpec: prepare, InitUntrainedSpec: init_untrained, TrainSpec: train, EvaluateSpec: evaluate,
+               AlignSpec: align}
     return runners[type(spec)](spec)
 
 
@@ -193,7 +199,15 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> dict[str, Any]:
 
     from xstilts import provenance, runtime
     from xstilts.families.mlm import MaskedLMHead
-    from xstilts.models import build_model, load_encoder, load_encoder_with_mlm_head, part, save_encoder, save_model
+    from xstilts.models import (
+        build_model,
+        continue_head,
+        load_encoder,
+        load_encoder_with_mlm_head,
+        part,
+        save_encoder,
+        save_model,
+    )
     from xstilts.packing import implementation
     from xstilts.training import gathered_state, transformer_layers, write_log
     from xstilts.training import train as train_loop
@@ -222,6 +236,8 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> dict[str, Any]:
             layer.compile(dynamic=True)
     torch.manual_seed(spec.seed)
     model = build_model(encoder, heads, dropout=optim.dropout, extra_heads=extra)
+    if spec.phase == "target" and DATASETS[spec.tasks[0]].after:  # a later stage: the earlier stage's head goes on
+        continue_head(model, spec.init, spec.tasks[0])
     with runtime.process_group(always=execution.parallel == "fsdp") as rank:
         run_state = train_loop(model, tokenizer, data, optim=optim, seed=spec.seed, device=dev, state_dir=spec.state,
                                sampling=spec.sampling, save_every=spec.save_every, stop_after=stop_after,
@@ -266,10 +282,90 @@ def _checkpoint_settings(model_dir: Path) -> tuple[str, HParams]:
     return spec.trainset, spec.hparams[spec.trainset]
 
 
+def _perturbed(spec: EvaluateSpec, df: pd.DataFrame, split: str, language: str, condition: str,
+               languages: list[str]) -> pd.DataFrame | None:
+    """The sample of `df` (one language and split of the target; `conditions.sample_rows`) under a perturbation:
+    from the target's cache, else made and cached (`layout.perturbed_table`, keyed by the clean table, the
+    settings, the seed and the lexicons read); None where it changes nothing (no language to switch into)."""
+    from xstilts.conditions import CONDITIONS, VERSION, perturb, settings_of, switch_languages
+    from xstilts.layout import perturbed_table
+    from xstilts.results_io import write_parquet
+
+    assert spec.robustness is not None and spec.perturbed is not None
+    settings = settings_of(spec.robustness, condition)
+    switches, read = None, ""
+    if CONDITIONS[condition].lexicon:
+        into = switch_languages(language, settings.languages, languages)
+        if not into:
+            return None
+        switches, read = _switches(spec, language, into)
+    facts = {"table": hashlib.sha256((spec.data / split / f"{language}.parquet").read_bytes()).hexdigest(),
+             "condition": condition, "settings": asdict(settings), "seed": spec.robustness.seed,
+             "sample": spec.robustness.sample, "lexicons": read, "version": VERSION}
+    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    path = perturbed_table(spec.perturbed, condition, key, split, language)
+    if path.is_file():
+        return pd.read_parquet(path)
+    table = perturb(_sample(spec, df, split, language), TARGETS[spec.target].family, condition, settings, language,
+                    spec.robustness.seed, switches)
+    write_parquet(table, path)
+    return table
+
+
+def _picked(spec: EvaluateSpec, n: int, split: str, language: str) -> list[int]:
+    """The rows of an n-row table the perturbations are scored on (`robustness.sample`)."""
+    from xstilts.conditions import sample_rows
+
+    assert spec.robustness is not None
+    return sample_rows(n, spec.robustness.sample, spec.robustness.seed, language, split)
+
+
+def _sample(spec: EvaluateSpec, df: pd.DataFrame, split: str, language: str) -> pd.DataFrame:
+    """The sampled rows of a table, each with its id in the whole table (`Family.ids`: else its row number)."""
+    df = df if "id" in df else df.assign(id=[str(i) for i in range(len(df))])
+    return df.iloc[_picked(spec, len(df), split, language)].reset_index(drop=True)
+
+
+def _switches(spec: EvaluateSpec, language: str, into: tuple[str, ...]) -> tuple[Any, str]:
+    """The lexicons' translations of `language`'s words into `into`, and a digest of the files read."""
+    from xstilts import lexicons
+
+    assert spec.lexicons is not None
+    try:
+        return lexicons.switches(spec.lexicons, language, into)
+    except FileNotFoundError as err:
+        raise DataError(f"{err}; a demo world generated before it wrote lexicons lacks them: `make clean-demo`"
+                        ) from None
+
+
+def _attack(spec: EvaluateSpec, df: pd.DataFrame, split: str, language: str, languages: list[str],
+            clean: TableResult, oracle: Any, show: Any) -> tuple[dict[str, float], list[dict[str, Any]]] | None:
+    """The adversarial condition on the sample of one table (`xstilts.attack`): its metrics and per-example
+    records (labels as `show` writes them); None where there is no language to switch into."""
+    from xstilts.attack import attack_metrics, greedy_attack
+    from xstilts.conditions import switch_languages
+
+    assert spec.robustness is not None
+    settings = spec.robustness.adversarial
+    into = switch_languages(language, settings.languages, languages)
+    if not into:
+        return None
+    switches, _ = _switches(spec, language, into)
+    picked = _picked(spec, len(df), split, language)
+    texts = [(df["text_a"].iat[i], df["text_b"].iat[i] if "text_b" in df else None) for i in picked]
+    golds = [int(df["label"].iat[i]) for i in picked]
+    found = greedy_attack(texts, golds, [clean.predictions[i] for i in picked], switches, oracle, k=settings.k,
+                          budget=settings.budget, seed=spec.robustness.seed)
+    return attack_metrics(found, golds), [
+        {"id": clean.ids[i], "prediction": show(r.prediction), "gold": show(g), "score": 100.0 * (r.prediction == g)}
+        for i, r, g in zip(picked, found, golds, strict=True)]
+
+
 def _classic_rows(spec: EvaluateSpec, meta: dict[str, Any], dev: torch.device) -> tuple[ScoreRows, ScoreRows]:
-    """Classification, tagging and QA: the target-trained model on every language, split and condition."""
-    from xstilts.conditions import CONDITIONS
-    from xstilts.evaluation import evaluate_table
+    """Classification, tagging and QA: the target-trained model on every language and split, clean, and on the
+    report split (the one the tables show) under every perturbation."""
+    from xstilts.conditions import ADVERSARIAL, CLEAN, CLEAN_SAMPLE
+    from xstilts.evaluation import class_probabilities, evaluate_table
     from xstilts.families import Scoring, family
     from xstilts.models import load_model
 
@@ -278,46 +374,96 @@ def _classic_rows(spec: EvaluateSpec, meta: dict[str, Any], dev: torch.device) -
     model.to(dev)
     target = TARGETS[spec.target]
     scoring, fam = Scoring.of(target, meta["labels"]), family(target.family)
+    options = {"max_length": hp.max_length, "batch_size": hp.eval_batch_size, "device": dev}
+
+    def oracle(texts: list[tuple[str | None, ...]]) -> Any:
+        frame = pd.DataFrame({"text_a": [t[0] for t in texts], "text_b": [t[1] for t in texts], "label": 0})
+        return class_probabilities(model, head, scoring, frame, tokenizer, **options)
+
     rows, predictions = [], []
     for split, languages in meta["rows"].items():  # the splits each language has (udpos lacks some)
         for lang in languages:
             df = pd.read_parquet(spec.data / split / f"{lang}.parquet")
-            for condition in spec.conditions:
-                table = CONDITIONS[condition].apply(df, lang, spec.seed)
-                result = evaluate_table(model, head, scoring, table, tokenizer, language=lang,
-                                        max_length=hp.max_length, doc_stride=hp.doc_stride,
-                                        batch_size=hp.eval_batch_size, device=dev)
+            clean = evaluate_table(model, head, scoring, df, tokenizer, language=lang, doc_stride=hp.doc_stride,
+                                   **options)
+            for condition in spec.conditions if split == target.report_split else (CLEAN,):
+                if condition == CLEAN:
+                    found = clean.metrics, clean.records(fam, scoring)
+                elif condition == CLEAN_SAMPLE:  # the clean predictions of the sample: no forward pass
+                    picked = _picked(spec, len(df), split, lang)
+                    records = clean.records(fam, scoring)
+                    found = (fam.score([clean.predictions[i] for i in picked], [clean.golds[i] for i in picked],
+                                       scoring, lang), [records[i] for i in picked])
+                elif condition == ADVERSARIAL:
+                    found = _attack(spec, df, split, lang, meta["languages"], clean, oracle,
+                                    lambda label: fam.show(label, scoring))
+                elif (table := _perturbed(spec, df, split, lang, condition, meta["languages"])) is not None:
+                    result = evaluate_table(model, head, scoring, table, tokenizer, language=lang,
+                                            doc_stride=hp.doc_stride, **options)
+                    found = result.metrics, result.records(fam, scoring)
+                else:
+                    found = None
+                if found is None:
+                    continue
                 where = {"language": lang, "split": split, "condition": condition}
-                rows += [{**where, "metric": m, "value": v, "n_examples": len(table)}
-                         for m, v in result.metrics.items()]
-                predictions += [{**where, **record} for record in result.records(fam, scoring)]
+                rows += [{**where, "metric": m, "value": v, "n_examples": len(found[1])} for m, v in found[0].items()]
+                predictions += [{**where, **record} for record in found[1]]
     return rows, predictions
 
 
 def _retrieval_rows(spec: EvaluateSpec, meta: dict[str, Any], dev: torch.device) -> tuple[ScoreRows, ScoreRows]:
-    """BUCC and Tatoeba: the row's encoder, pooled sentence vectors, the target's search."""
+    """BUCC, Tatoeba, Mewsli-X and LAReQA: the row's encoder, pooled sentence vectors, the target's search
+    (a pool search is scored clean only: `config.check_robustness` refuses perturbations of it)."""
     import numpy as np
 
     from xstilts import retrieval
-    from xstilts.conditions import CONDITIONS
+    from xstilts.conditions import CLEAN, CLEAN_SAMPLE
     from xstilts.families import family
     from xstilts.models import load_encoder
 
     encoder, tokenizer = load_encoder(spec.model)
     encoder.to(dev).eval()
     settings, target = spec.retrieval, TARGETS[spec.target]
-    layer = retrieval.retrieval_layer(encoder.config.num_hidden_layers) if settings.layer is None else settings.layer
+    layer = retrieval_layer(encoder.config.num_hidden_layers) if settings.layer is None else settings.layer
+    known: dict[str, np.ndarray] = {}  # with perturbations: every sentence's vector, the clean ones as computed
 
-    def vectors(sentences: list[str]) -> np.ndarray:
+    def embed(sentences: list[str]) -> np.ndarray:
         return retrieval.embed(encoder, tokenizer, sentences, layer=layer, pooling=settings.pooling,
                                batch_size=settings.batch_size, max_length=settings.max_length, device=dev)
 
+    def clean_vectors(sentences: list[str]) -> np.ndarray:
+        found = embed(sentences)
+        if len(spec.conditions) > 1:
+            known.update(zip(sentences, found, strict=True))
+        return found
+
+    def vectors(sentences: list[str]) -> np.ndarray:
+        """The sentences' vectors, computing only those not seen (the English side of a pair is the clean one)."""
+        missing = list(dict.fromkeys(s for s in sentences if s not in known))
+        if missing:
+            known.update(zip(missing, embed(missing), strict=True))
+        return np.stack([known[s] for s in sentences]) if sentences else embed([])
+
+    tables = {lang: {split: pd.read_parquet(spec.data / split / f"{lang}.parquet") for split in target.splits_for(lang)}
+              for lang in meta["languages"]}
     rows, predictions = [], []
+    if target.search == "pool":  # one pool of every language's candidates
+        scores, found = family("retrieval").pool(tables, clean_vectors)
+        return [{"condition": CLEAN, **row} for row in scores], [{"condition": CLEAN, **row} for row in found]
     for lang in meta["languages"]:
-        tables = {split: pd.read_parquet(spec.data / split / f"{lang}.parquet") for split in target.splits_for(lang)}
         for condition in spec.conditions:
-            transformed = {split: CONDITIONS[condition].apply(df, lang, spec.seed) for split, df in tables.items()}
-            scores, found = family("retrieval").evaluate(target.search, transformed, vectors, settings)
+            if condition == CLEAN:
+                transformed, search = tables[lang], clean_vectors
+            elif condition == CLEAN_SAMPLE:
+                transformed = {split: _sample(spec, df, split, lang) for split, df in tables[lang].items()}
+                search = vectors
+            else:
+                transformed = {split: _perturbed(spec, df, split, lang, condition, meta["languages"])
+                               for split, df in tables[lang].items()}
+                search = vectors
+            if any(df is None for df in transformed.values()):
+                continue
+            scores, found = family("retrieval").evaluate(target.search, transformed, search, settings)
             where = {"language": lang, "condition": condition}
             rows += [{**where, **row} for row in scores]
             predictions += [{**where, **row} for row in found]
@@ -327,7 +473,7 @@ def _retrieval_rows(spec: EvaluateSpec, meta: dict[str, Any], dev: torch.device)
 def evaluate(spec: EvaluateSpec) -> pd.DataFrame:
     """Every language and split of one target under every condition, from one loaded model, into one
     `scores.parquet` and one `predictions.parquet` (the cell's seed goes into the run facts: evaluation
-    draws nothing at random, but a condition's transform may)."""
+    draws nothing at random; a perturbation draws from the robustness seed)."""
     from xstilts import provenance, runtime
     from xstilts.results_io import write_predictions, write_scores
 

@@ -22,6 +22,13 @@ MANIFEST_FILE = "manifest.parquet"  # a checkpoint's manifest row; at checkpoint
 TRAINING_LOG_FILE = "training_log.parquet"
 SCORES_FILE = "scores.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
+ALIGNMENT_FILE = "alignment.parquet"
+
+
+def perturbed_table(folder: Path, condition: str, key: str, split: str, language: str) -> Path:
+    """One perturbed table in a target's `Layout.perturbed` folder (`key`: a digest of the clean table, the
+    condition's settings, the seed and the lexicons read)."""
+    return folder / condition / key / split / f"{language}.parquet"
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,18 @@ class Layout:
     def eval_data(self, target: str) -> Path:
         """A target's prepared evaluation data (<split>/<language>.parquet, meta.json)."""
         return self.root / "data" / "eval" / target
+
+    def perturbed(self, target: str) -> Path:
+        """A target's tables under the perturbations, each written by the first evaluation that needs it
+        (`perturbed_table`); not a rule's output, like the tokenised training data."""
+        return self.eval_data(target) / "conditions"
+
+    @property
+    def demo_lexicons(self) -> Path:
+        """The demo world's bilingual lexicons (MUSE format, `{demo}/lexicons`)."""
+        from xstilts.lexicons import FOLDER
+
+        return self.demo_world / FOLDER
 
     # --- checkpoints -----------------------------------------------------------------------------
     @property
@@ -95,6 +114,15 @@ class Layout:
         """Per-example predictions of a cell, every language, split and condition."""
         return self._cell(self.predictions_dir, row, target, seed) / PREDICTIONS_FILE
 
+    # --- alignment probes ------------------------------------------------------------------------
+    @property
+    def alignment_dir(self) -> Path:
+        return self.root / "alignment"
+
+    def alignment(self, row: str, seed: int | str) -> Path:
+        """The probes of one phase-(ii) encoder, every language, layer and measure (a hive tree, like scores)."""
+        return self.alignment_dir / f"intermediate={row}" / f"seed={seed}" / ALIGNMENT_FILE
+
     # --- state and logs --------------------------------------------------------------------------
     def state(self, *keys: str) -> Path:
         """Resumable training state: outside every rule's outputs, so a failed job keeps it."""
@@ -113,6 +141,10 @@ class Layout:
     def table(self, name: str, ext: str = "md") -> Path:
         """A table of the aggregate job (`transfer`, `delta`, `per_language/xnli`, ...)."""
         return self.tables / f"{name}.{ext}"
+
+    def plot(self, name: str) -> Path:
+        """A plot of the aggregate job (`heatmap_robustness`, `alignment_cka`, ...), PNG."""
+        return self.tables / f"{name}.png"
 
     @property
     def readme(self) -> Path:

@@ -1,6 +1,6 @@
 """Evaluation metrics on a 0-100 scale, faithful to the official scripts XTREME reports with.
 
-- classification: accuracy (XTREME `evaluate.py`);
+- classification: accuracy (XTREME `evaluate.py`); F1 of the positive class (the toxicity target);
 - tagging: entity F1 as XTREME computed it: seqeval 1.2.2 for PAN-X (`seqeval_f1`), seqeval 0.0.12's
   reading of tags for UD-POS (`seqeval_0012_f1`); token accuracy for CCG supertags;
 - QA: SQuAD v1.1 (`evaluate-v1.1.py`, XQuAD and TyDiQA-GoldP), MLQA (`mlqa_evaluation_v1.py`) and
@@ -27,6 +27,14 @@ def accuracy(predictions: Sequence[int], references: Sequence[int]) -> float:
     """Percentage of predictions equal to their reference."""
     _check_lengths(predictions, references)
     return 100.0 * sum(int(p == r) for p, r in zip(predictions, references, strict=True)) / len(references)
+
+
+def positive_f1(predictions: Sequence[int], references: Sequence[int], positive: int) -> float:
+    """F1 (0-100) of the `positive` class (the toxicity target's toxic class); 0 when nothing is right."""
+    _check_lengths(predictions, references)
+    tp = sum(p == r == positive for p, r in zip(predictions, references, strict=True))
+    predicted, actual = sum(p == positive for p in predictions), sum(r == positive for r in references)
+    return 0.0 if tp == 0 else 100.0 * 2 * tp / (predicted + actual)
 
 
 def token_accuracy(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
@@ -96,6 +104,32 @@ def seqeval_0012_f1(predictions: Sequence[Sequence[str]], references: Sequence[S
 
 
 TAG_F1 = {"1.2.2": seqeval_f1, "0.0.12": seqeval_0012_f1}  # by the seqeval version a task is scored as
+
+
+def tag_counts(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+               seqeval: str) -> list[tuple[int, int, int]]:
+    """Each sentence's (correct, predicted, gold) entity counts as the named seqeval version reads tags: summed
+    over sentences they give `TAG_F1[seqeval]` (micro F1 = 2 correct / (predicted + gold)) for the tags the
+    targets use, BIO tags and 0.0.12's reading of plain tags, whose entities never cross the "O" that seqeval
+    puts between sentences. The paired bootstrap resamples sentences by these."""
+    _check_lengths(predictions, references)
+    if seqeval == "0.0.12":
+        def chunks(sentence: Sequence[str]) -> set[tuple[str, int, int]]:
+            return _chunks_0012([sentence])
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".* seems not to be NE tag", category=UserWarning)
+            from seqeval.metrics.sequence_labeling import get_entities
+
+        def chunks(sentence: Sequence[str]) -> set[tuple[str, int, int]]:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".* seems not to be NE tag", category=UserWarning)
+                return set(get_entities(list(sentence)))
+    counts = []
+    for pred, ref in zip(predictions, references, strict=True):
+        predicted, gold = chunks(pred), chunks(ref)
+        counts.append((len(predicted & gold), len(predicted), len(gold)))
+    return counts
 
 
 # --- SQuAD v1.1 -----------------------------------------------------------------------------------

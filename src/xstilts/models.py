@@ -118,3 +118,14 @@ def load_model(path: Path) -> tuple[TransferModel, PreTrainedTokenizerBase]:
     model = build_model(encoder, json.loads((path / "heads.json").read_text()))
     model.heads.load_state_dict(load_file(str(path / "heads.safetensors")))
     return model, tokenizer
+
+
+def continue_head(model: TransferModel, path: Path, name: str) -> None:
+    """Load the one head of the phase-(iii) checkpoint at `path` into `model.heads[name]`: a later stage of a
+    two-stage phase (iii) goes on with the earlier stage's head (COPA after SIQA: one score per choice)."""
+    heads = json.loads((path / "heads.json").read_text())
+    if len(heads) != 1 or next(iter(heads.values()))["family"] != model.heads[name].family:
+        raise ValueError(f"{path}: expected one {model.heads[name].family} head to continue, found {heads}")
+    prefix = f"{next(iter(heads))}."
+    state = load_file(str(path / "heads.safetensors"))
+    model.heads[name].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from xstilts.architectures import TRAINING_PASSES, Architecture, architecture
 from xstilts.catalogue import DATASETS, TARGETS, Typical
+from xstilts.conditions import CLEAN, CLEAN_SAMPLE
 from xstilts.devices import CPU, DEVICES, Device, device_for, peak_flops
 from xstilts.grid import Grid
 from xstilts.jobs import tokenised_cache
@@ -108,11 +109,14 @@ class Counter:
             for split in target.splits_for(lang):
                 path = spec.data / split / f"{lang}.parquet"
                 if path.is_file() and self.tokenizer is not None:
-                    lengths += self._table(pd.read_parquet(path), target.family, max_length, hp)
+                    table = self._table(pd.read_parquet(path), target.family, max_length, hp)
                     sources.add("cache")
                 else:
-                    lengths += _typical(target.typical, target.typical.examples(split), max_length)
+                    table = _typical(target.typical, target.typical.examples(split), max_length)
                     sources.add("catalogue")
+                lengths += table
+                if split == target.report_split:
+                    lengths += perturbed(spec, table)
         return lengths, "+".join(sorted(sources))
 
     def _table(self, df: pd.DataFrame, family_name: str, max_length: int, hp: HParams | None) -> list[int]:
@@ -123,6 +127,16 @@ class Counter:
 
         feats = family(family_name).tokenise(df, self.tokenizer, max_length, doc_stride=hp.doc_stride)
         return _flat(feats.columns["input_ids"])
+
+
+def perturbed(spec: EvaluateSpec, clean: list[int]) -> list[int]:
+    """The sequences the robustness conditions beyond clean add to one table: each condition's seeded `sample`
+    of it, the adversarial attack's up to `budget` forward passes per sampled example (an upper bound)."""
+    if spec.robustness is None:
+        return []
+    sampled = clean[:: max(1, round(1 / spec.robustness.sample))]
+    return [n for c in spec.conditions if c not in (CLEAN, CLEAN_SAMPLE)  # the sample's clean scores: no pass
+            for n in sampled * (spec.robustness.adversarial.budget if c == "adversarial" else 1)]
 
 
 def _flat(rows: Iterable[Any]) -> list[int]:

@@ -19,9 +19,25 @@ intermediate tasks, deltas are against `none` (`aggregate.delta_table`), in poin
   row with `mlm` / `translations` (config `variants`), its XTREME - its task's row's XTREME < NO_GAIN;
 - best per-target models +5.4 XTREME points: the mean over the nine targets of the best non-baseline
   score, minus the baseline's XTREME score, >= PAPER_BEST_GAIN - NO_GAIN (needs all nine targets).
-A claim whose rows or targets are not configured is "not in grid"; one whose cells are missing is
-"not measurable on this grid". Its `marks` column names the marked columns it rests on (`comparability`:
-† partial language set, ‡ data not XTREME's).
+Two more, beyond the paper (issue 13), on the shift table (`xstilts.shift`), for a grid with shifted targets:
+- multi-task intermediate training is more robust to domain shift (resource shift) than the best single task:
+  on every shifted target with a domain (resources) shift, multitask's delta against its own in-domain score
+  is above that of the single-task row with the best in-domain score (one measured target where it is not
+  refutes it; holding needs every such target measured).
+A claim whose rows or targets are not configured is "not in grid" (the claims on the XTREME score too, in a
+grid scored on XTREME-R); one whose cells are missing is "not measurable on this grid". Its `marks` column names
+the marked columns it rests on (`comparability`: † partial language set, ‡ data not the benchmark's, § not in
+its score).
+
+Robustness claims (`robustness_claims`, questions of this grid rather than the paper's), on the relative drops
+of `xstilts.robustness` (percent of the clean score), ROBUST_MARGIN (1) the smallest difference that counts:
+- intermediate training reduces the relative drop under code-switching on XNLI: the median over the
+  single-task rows (all measured) of their `xnli/code_switch` drop minus `none`'s <= -ROBUST_MARGIN;
+- multitask is more robust than the best single task: multitask's mean drop over every `target/condition`
+  column < that of the single-task row with the best XTREME score, by at least ROBUST_MARGIN;
+- low-resource languages (Joshi class 0-2) drop more than high-resource ones (3-5): the mean drop of the
+  class 0-2 languages (over rows, targets and conditions) exceeds that of the class 3-5 ones by at least
+  ROBUST_MARGIN (both groups measured).
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ import math
 import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -43,6 +59,7 @@ from matplotlib.figure import Figure
 
 from xstilts.aggregate import (
     DELTA_NOTE,
+    INTERVAL_NOTE,
     MISSING,
     XTREME,
     Tables,
@@ -54,14 +71,42 @@ from xstilts.aggregate import (
     marked,
     mean_std_frame,
     notes_markdown,
+    transfer_intervals,
     transfer_note,
     write_tables,
 )
+from xstilts.alignment import MEASURES, Probes, compute_probes, write_probes
+from xstilts.benchmarks import XTREME as XTREME_BENCHMARK
 from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, INTERMEDIATE_TASKS, MULTITASK_ROW, TARGETS
 from xstilts.comparability import Marks, data_table
+from xstilts.conditions import CLEAN, CLEAN_SAMPLE
 from xstilts.grid import Grid
-from xstilts.langinfo import LANGUAGES, RESOURCE_CLASSES
-from xstilts.results_io import atomic_path, collect_manifests, scan_scores, write_config, write_parquet, write_text
+from xstilts.langinfo import RESOURCE_CLASSES, language_frame
+from xstilts.layout import Layout
+from xstilts.results_io import (
+    atomic_path,
+    collect_manifests,
+    read_alignment,
+    read_predictions,
+    scan_scores,
+    write_config,
+    write_parquet,
+    write_text,
+)
+from xstilts.robustness import (
+    DROP_NOTE,
+    MEAN_DROP,
+    ROBUSTNESS_DELTA_NOTE,
+    Robustness,
+    compute_robustness,
+    marked_columns,
+    mean_drop,
+    robustness_intervals,
+    signed_text,
+    write_robustness,
+)
+from xstilts.shift import rank_notes, shift_table, shifted_targets, write_shift
+from xstilts.significance import Values, target_values
 from xstilts.status import STATES, counts, grid_status, problem_lines, status_matrix, summary_line
 
 LARGE_GAIN = 5.0  # points: a "large" gain (the paper's headline XTREME gain is 5.4)
@@ -71,6 +116,11 @@ BEST_TASKS = ("mnli", "squad_v2", "hellaswag")
 HOLDS, FAILS, UNMEASURABLE, ABSENT = "holds", "does not hold", "not measurable on this grid", "not in grid"
 META_COLUMNS = ["name", "family", "script", "class", "targets"]
 MEAN_GAIN = "mean gain"
+SHIFT_NOTE = ("in_domain: the row's score on the in-domain target (or language); shifted: under shift; delta_none: "
+              "against none, with its 95% paired-bootstrap interval over examples; delta_in_domain: shifted - "
+              "in_domain; ranks among the rows other than the controls.")
+ROBUST_MARGIN = 1.0  # percent of the clean score: relative drops closer than this do not differ
+LOW_RESOURCE = (0, 1, 2)  # Joshi et al.'s classes 0-2; 3-5 are high-resource
 
 FOLDERS = {
     "scores": "one `scores.parquet` per cell (intermediate=I/target=T/seed=S): one row per language, split "
@@ -233,7 +283,7 @@ def _claim_best_per_target(transfer: pd.DataFrame, targets: Sequence[str]) -> Cl
     gain = float(best["score"].mean() - best["baseline"].mean())
     choices = ", ".join(f"{t}: {best.loc[t, 'best']}" for t in targets)
     text = f"{_signed(gain)} over {len(targets)} targets ({choices})"
-    absent = _absent(list(TARGETS), list(targets))
+    absent = _absent(list(XTREME_BENCHMARK.scored), list(targets))
     if absent:
         return _replace(base, f"{text}; XTREME needs all nine targets, missing {', '.join(absent)}", UNMEASURABLE)
     return _replace(base, text, HOLDS if gain >= PAPER_BEST_GAIN - NO_GAIN else FAILS)
@@ -243,11 +293,43 @@ def _replace(claim: Claim, measured: str, verdict: str) -> Claim:
     return Claim(claim.claim, claim.paper, measured, verdict, claim.rule)
 
 
+def _claim_shift(shift: pd.DataFrame, kind: str) -> Claim:
+    rule = (f"on every shifted target with a {kind} shift (all measured): multitask's delta vs its in-domain score > "
+            "that of the single-task row best in domain")
+    base = Claim(f"Multi-task more robust to {kind} shift than the best single task", "not in the paper", "", "",
+                 rule)
+    parts = shift[shift["shift"].str.split().map(lambda kinds: kind in kinds)] if len(shift) else shift
+    if parts.empty:
+        return _replace(base, f"not in the grid: no target with a {kind} shift", ABSENT)
+    rows = set(parts["row"])
+    if MULTITASK_ROW not in rows or not rows & set(INTERMEDIATE_TASKS):
+        return _replace(base, f"not in the grid: {MULTITASK_ROW} or a single-task row", ABSENT)
+    texts, robust, complete = [], [], True
+    for target, part in parts.groupby("target", sort=False):
+        single = part[part["row"].isin(INTERMEDIATE_TASKS)].set_index("row")
+        mine = part[part["row"] == MULTITASK_ROW]["delta_in_domain"].iloc[0]
+        if single[["in_domain", "delta_in_domain"]].isna().any(axis=None) or pd.isna(mine):
+            complete = False
+            texts.append(f"{target}: not measured")
+            continue
+        best = single["in_domain"].idxmax()
+        robust.append(bool(mine > single.loc[best, "delta_in_domain"]))
+        theirs = single.loc[best, "delta_in_domain"]
+        texts.append(f"{target}: {MULTITASK_ROW} {_signed(mine)} vs {best} {_signed(theirs)}")
+    text = "; ".join(texts)
+    if not all(robust):
+        return _replace(base, text, FAILS)
+    return _replace(base, text, HOLDS if complete else UNMEASURABLE)
+
+
 def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
                  variants: Mapping[str, Mapping[str, Any]] | None = None,
-                 grid_marks: Marks | None = None) -> pd.DataFrame:
-    """The paper's headline findings held against `transfer` (`aggregate.transfer_table`): one row
-    each with claim, paper, measured, verdict, rule and marks (see the module docstring)."""
+                 grid_marks: Marks | None = None, shift: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's headline findings held against `transfer` (`aggregate.transfer_table`), and with a shift table
+    (`shift.shift_table`) the two shift claims: one row each with claim, paper, measured, verdict, rule and marks
+    (see the module docstring)."""
+    no_xtreme = XTREME not in transfer.columns  # a grid scored on another benchmark
+    transfer = transfer.assign(**{XTREME: np.nan}) if no_xtreme else transfer
     delta = delta_table(transfer)
     single = _single_rows(transfer)
     variants = variants or {}
@@ -262,10 +344,69 @@ def claims_table(transfer: pd.DataFrame, targets: Sequence[str],
         _claim_best_per_target(transfer, targets),
     ]
     rests_on = [["bucc", "tatoeba"], ["qa"], [XTREME], [XTREME], ["xnli"], [XTREME], [XTREME], [*targets, XTREME]]
+    if no_xtreme:
+        claims = [_replace(c, "not in the grid: the XTREME score (another benchmark)", ABSENT)
+                  if XTREME in columns and c.verdict != ABSENT else c
+                  for c, columns in zip(claims, rests_on, strict=True)]
+    if shift is not None:
+        for kind in ("domain", "resources"):
+            claims.append(_claim_shift(shift, kind))
+            rests_on.append([t for t in dict.fromkeys(shift["target"]) if kind in TARGETS[t].shift.kinds])
     table = pd.DataFrame([asdict(c) for c in claims]).set_index("claim")
     table["marks"] = [grid_marks.summary(c for c in columns if c in transfer.columns) if grid_marks else ""
                       for columns in rests_on]
     return table
+
+
+def _claim_code_switch(delta: pd.DataFrame, single: list[str]) -> Claim:
+    column = "xnli/code_switch"
+    rule = f"median over the single-task rows (all measured) of their {column} relative drop minus none's " \
+           f"<= -{ROBUST_MARGIN:g}"
+    base = Claim("Intermediate training reduces the relative drop under code-switching on XNLI",
+                 "a question of this grid", "", "", rule)
+    if column not in delta.columns or not single or BASELINE_ROW not in delta.index:
+        return _replace(base, f"not in the grid: {column}, a single-task row or {BASELINE_ROW}", ABSENT)
+    medians, text, complete = _median_claim(delta, single, [column])
+    if not complete:
+        return _replace(base, text, UNMEASURABLE)
+    return _replace(base, text, HOLDS if medians[column] <= -ROBUST_MARGIN else FAILS)
+
+
+def _claim_multitask_robust(table: pd.DataFrame, transfer: pd.DataFrame, single: list[str]) -> Claim:
+    rule = f"multitask's mean relative drop over every target/condition column < that of the single-task row " \
+           f"with the best XTREME score - {ROBUST_MARGIN:g}"
+    base = Claim("Multitask is more robust than the best single task", "a question of this grid", "", "", rule)
+    if MULTITASK_ROW not in table.index or not single:
+        return _replace(base, "not in the grid: " + (MULTITASK_ROW if single else "no single-task row"), ABSENT)
+    ranking, unmeasured = _xtreme_ranking(transfer, single)
+    ours = mean_drop(table, MULTITASK_ROW)
+    if unmeasured or not len(ranking) or np.isnan(ours) or np.isnan(theirs := mean_drop(table, ranking.index[0])):
+        return _replace(base, "XTREME score or relative drops missing", UNMEASURABLE)
+    text = f"multitask {ours:.1f}% vs best single-task {ranking.index[0]} {theirs:.1f}%"
+    return _replace(base, text, HOLDS if ours < theirs - ROBUST_MARGIN else FAILS)
+
+
+def _claim_low_resource(languages: pd.DataFrame) -> Claim:
+    rule = f"mean relative drop of the class 0-2 languages > that of the class 3-5 languages + {ROBUST_MARGIN:g} " \
+           "(each language's mean over rows, targets and conditions)"
+    base = Claim("Low-resource languages (Joshi class 0-2) drop more than high-resource ones",
+                 "a question of this grid", "", "", rule)
+    measured = languages.dropna(subset=["class", MEAN_DROP])
+    low = measured[measured["class"].isin(LOW_RESOURCE)]
+    high = measured[~measured["class"].isin(LOW_RESOURCE)]
+    if not len(low) or not len(high):
+        return _replace(base, f"{len(low)} low- and {len(high)} high-resource languages measured", UNMEASURABLE)
+    text = (f"class 0-2 {low[MEAN_DROP].mean():.1f}% ({' '.join(low.index)}) vs class 3-5 "
+            f"{high[MEAN_DROP].mean():.1f}% ({' '.join(high.index)})")
+    return _replace(base, text, HOLDS if low[MEAN_DROP].mean() > high[MEAN_DROP].mean() + ROBUST_MARGIN else FAILS)
+
+
+def robustness_claims(robust: Robustness, transfer: pd.DataFrame) -> pd.DataFrame:
+    """This grid's robustness findings (module docstring): claim, paper, measured, verdict, rule."""
+    single = _single_rows(transfer)
+    claims = [_claim_code_switch(robust.delta, single), _claim_multitask_robust(robust.table, transfer, single),
+              _claim_low_resource(robust.languages)]
+    return pd.DataFrame([asdict(c) for c in claims]).set_index("claim")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -292,14 +433,9 @@ def language_table(scores: pd.DataFrame, rows: Sequence[str], targets: Sequence[
     targets it is evaluated on, and its gains (`language_gains`); sorted by class, then code."""
     gains = language_gains(scores, rows, targets)
     evaluated = scores[scores["target"].isin(list(targets))].groupby("language")["target"].unique()
-    languages = sorted(set(evaluated.index), key=lambda c: (LANGUAGES[c].resource_class if c in LANGUAGES else -1, c))
-    meta = pd.DataFrame(
-        [{"name": LANGUAGES[c].name, "family": LANGUAGES[c].family, "script": LANGUAGES[c].script,
-          "class": LANGUAGES[c].resource_class} if c in LANGUAGES else {} for c in languages],
-        index=pd.Index(languages, name="language"), columns=META_COLUMNS[:4],
-    )
-    meta["targets"] = [" ".join(t for t in targets if t in set(evaluated[c])) for c in languages]
-    return meta.join(gains.reindex(languages))
+    meta = language_frame(list(evaluated.index))
+    meta["targets"] = [" ".join(t for t in targets if t in set(evaluated[c])) for c in meta.index]
+    return meta.join(gains.reindex(meta.index))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -333,30 +469,32 @@ def target_bars(table: pd.DataFrame, target: str, path: Path) -> None:
     _save(fig, path)
 
 
-def gain_plot(languages: pd.DataFrame, path: Path) -> None:
-    """Per language, its mean gain over `none` against its resource class (left) and family (right);
-    English, the training language, is left out (its gain is not zero-shot)."""
+def language_plot(languages: pd.DataFrame, column: str, path: Path, *, ylabel: str, title: str,
+                  english: bool = False) -> None:
+    """Per language (a `language_table` or `robustness.language_drops`), its `column` against its resource class
+    (left) and family (right), with the class and family means; English left out unless `english` (a gain in
+    the training language is not zero-shot)."""
     fig = Figure(figsize=(12, 5), layout="constrained")
     by_class, by_family = fig.subplots(1, 2)
-    data = languages.drop(index="en", errors="ignore").dropna(subset=["class", MEAN_GAIN])
+    data = (languages if english else languages.drop(index="en", errors="ignore")).dropna(subset=["class", column])
     families = sorted(set(data["family"])) if len(data) else []
     colours = colormaps["tab10"]
     for ax in (by_class, by_family):
         ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set_ylabel(f"{MEAN_GAIN} over {BASELINE_ROW!r} (points)")
+        ax.set_ylabel(ylabel)
     if not len(data):
         for ax in (by_class, by_family):
-            ax.text(0.5, 0.5, "no gains measured yet", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, "nothing measured yet", ha="center", va="center", transform=ax.transAxes)
     for k, family in enumerate(families):
         part = data[data["family"] == family]
         jitter = (np.arange(len(part)) % 5 - 2) * 0.06
-        by_class.scatter(part["class"].astype(float) + jitter, part[MEAN_GAIN], color=colours(k % 10), label=family)
-        by_family.scatter(np.full(len(part), k) + jitter, part[MEAN_GAIN], color=colours(k % 10))
-        by_family.plot([k - 0.3, k + 0.3], [part[MEAN_GAIN].mean()] * 2, color="black")
+        by_class.scatter(part["class"].astype(float) + jitter, part[column], color=colours(k % 10), label=family)
+        by_family.scatter(np.full(len(part), k) + jitter, part[column], color=colours(k % 10))
+        by_family.plot([k - 0.3, k + 0.3], [part[column].mean()] * 2, color="black")
         for (code, row), dx in zip(part.iterrows(), jitter, strict=True):
-            by_class.annotate(str(code), (float(row["class"]) + dx, row[MEAN_GAIN]), fontsize=7,
+            by_class.annotate(str(code), (float(row["class"]) + dx, row[column]), fontsize=7,
                               xytext=(3, 2), textcoords="offset points")
-    for cls, mean in data.groupby("class")[MEAN_GAIN].mean().items() if len(data) else []:
+    for cls, mean in data.groupby("class")[column].mean().items() if len(data) else []:
         by_class.plot([float(cls) - 0.3, float(cls) + 0.3], [mean, mean], color="black")
     by_class.set_xticks(range(6), [f"{c}\n{RESOURCE_CLASSES[c].removeprefix('The ')}" for c in range(6)], fontsize=8)
     by_class.set_xlim(-0.5, 5.5)
@@ -365,8 +503,7 @@ def gain_plot(languages: pd.DataFrame, path: Path) -> None:
     by_family.set_xlabel("language family (black: family mean)")
     if families:
         by_class.legend(fontsize=7)
-    fig.suptitle("Zero-shot gain per language (English left out): mean over the intermediate rows and over the "
-                 "targets it is in")
+    fig.suptitle(title)
     _save(fig, path)
 
 
@@ -450,6 +587,93 @@ class _Page:
     notes: dict[str, list[str]]  # table ("transfer", "best", "per_language/<target>") -> the marks' notes
     marks: list[str]  # every mark's note, for the README
     data: pd.DataFrame  # `comparability.data_table` as text
+    delta_note: str = DELTA_NOTE
+    sections: tuple[_Section, ...] = ()  # robustness and alignment, where the grid has them
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Part of a section: a heading, a table of text cells, notes under it, a plot."""
+
+    heading: str = ""
+    table: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
+    image: Path | None = None
+    prose: bool = False
+
+
+@dataclass(frozen=True)
+class _Section:
+    """A section of the page that only some grids have, and the tables and plots it links from README.md."""
+
+    anchor: str
+    title: str
+    blocks: tuple[_Block, ...]
+    tables: tuple[str, ...]
+    plots: tuple[str, ...]
+
+
+def _section_html(section: _Section, results: Path) -> list[str]:
+    parts = [f'<h2 id="{section.anchor}">{escape(section.title)}</h2>']
+    for block in section.blocks:
+        parts += [f"<h3>{escape(block.heading)}</h3>" if block.heading else "",
+                  _html_table(block.table, _verdict_class, prose=block.prose) if block.table is not None else "",
+                  _notes_html(block.notes),
+                  _image(results, block.image, block.heading or section.title) if block.image else ""]
+    return parts
+
+
+def _section_markdown(section: _Section, results: Path) -> str:
+    parts = [f"## {section.title}\n"]
+    for block in section.blocks:
+        parts += [f"### {block.heading}\n" if block.heading else "",
+                  _markdown(block.table) if block.table is not None else "", notes_markdown(block.notes),
+                  f"\n{_link(results, block.image)}\n" if block.image else ""]
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def robustness_section(robust: Robustness, claims: pd.DataFrame, grid_marks: Marks, layout: Layout,
+                       targets: Sequence[str]) -> _Section:
+    """The robustness tables, claims and plots (`xstilts.robustness`)."""
+    notes = tuple(grid_marks.notes(list(targets)))
+    interval = (INTERVAL_NOTE,) if robust.intervals is not None else ()
+    blocks = [
+        _Block("This grid's robustness findings", _as_text(claims), (f"Relative drops closer than {ROBUST_MARGIN:g}"
+               " percent of the clean score do not count as a difference.",), prose=True),
+        _Block("Relative drop under each condition (%)",
+               marked_columns(signed_text(robust.table, robust.unsure("relative_drop")), grid_marks),
+               (DROP_NOTE, *interval, *notes), layout.plot("heatmap_robustness")),
+        _Block(f"Relative drop minus {BASELINE_ROW}'s (points of %)",
+               marked_columns(signed_text(robust.delta, robust.unsure("delta")), grid_marks),
+               (ROBUSTNESS_DELTA_NOTE, *interval, *notes)),
+    ]
+    if len(robust.attack):
+        blocks.append(_Block("Adversarial substitutions (accuracy %, success rate %, forward passes per attacked "
+                             "example)", _as_text(robust.attack.reset_index().set_index("intermediate")),
+                             ("Accuracy under attack counts the clean mistakes as mistakes; the success rate is the "
+                              "share of the attacked (clean-right) examples whose prediction flipped.",)))
+    blocks.append(_Block("Relative drop by language, resource class and family",
+                         _as_text(robust.languages, signed=[c for c in robust.languages.columns
+                                                            if c not in META_COLUMNS]),
+                         ("class: resource class of Joshi et al. (2020); a language's drop is its mean over rows, "
+                          "targets and seeds.",), layout.plot("drop_by_resource"), prose=True))
+    stems = ("robustness", "robustness_delta", "robustness_claims", "robustness_drops", "robustness_languages",
+             "attack", *(("robustness_ci", "delta_ci") if robust.intervals is not None else ()))
+    return _Section("robustness", "Robustness: perturbed evaluation conditions", tuple(blocks), stems,
+                    ("heatmap_robustness.png", "drop_by_resource.png"))
+
+
+def alignment_section(probes: Probes, layout: Layout) -> _Section:
+    """The alignment plots and the correlation of alignment gains with transfer gains (`xstilts.alignment`)."""
+    blocks = [_Block(f"{measure} by layer", image=layout.plot(f"alignment_{measure}")) for measure in MEASURES]
+    blocks.append(_Block(
+        f"Alignment gain vs transfer gain at layer {probes.layer} (correlation over rows and languages)",
+        _as_text(probes.correlations.set_index("target").map(lambda v: round(v, 2) if isinstance(v, float) else v)),
+        ("Gains are against none, English left out; retrieval: the mean of both directions; each point of the "
+         "correlation is one (row, language) of the target (tables/alignment_transfer.*).",)))
+    return _Section("alignment", "Alignment probes per layer", tuple(blocks),
+                    ("alignment_layers", "alignment_transfer", "alignment_correlation"),
+                    tuple(f"alignment_{m}.png" for m in MEASURES))
 
 
 def _notes_html(lines: Sequence[str]) -> str:
@@ -488,7 +712,9 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
     parts = [f"<h1>{escape(page.title)}</h1>", f"<p>{escape(page.grid_line)}</p>",
              '<p><a href="#progress">progress</a> · <a href="#claims">claims</a> · <a href="#transfer">transfer</a> · '
              '<a href="#delta">gains</a> · <a href="#best">best per target</a> · <a href="#targets">per target</a> · '
-             '<a href="#languages">languages</a> · <a href="#data">data</a></p>',
+             '<a href="#languages">languages</a> · '
+             + "".join(f'<a href="#{x.anchor}">{x.anchor}</a> · ' for x in page.sections)
+             + '<a href="#data">data</a></p>',
              '<h2 id="progress">Progress</h2>', f"<p>{escape(page.summary)}</p>",
              _html_table(page.status, _state_class), _notes_html(page.problems),
              '<h2 id="claims">The paper\'s headline findings on this grid</h2>',
@@ -501,7 +727,7 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
              _notes_html(page.notes["transfer"]),
              _image(results, tables / "heatmap_transfer.png", "heatmap of the transfer table"),
              f'<h2 id="delta">Gain over {BASELINE_ROW} (points)</h2>', _html_table(page.delta),
-             f'<p class="note">{escape(DELTA_NOTE)}</p>', _notes_html(page.notes["transfer"]),
+             f'<p class="note">{escape(page.delta_note)}</p>', _notes_html(page.notes["transfer"]),
              _image(results, tables / "heatmap_delta.png", "heatmap of the gains"),
              '<h2 id="best">Best intermediate task per target</h2>', _html_table(page.best),
              _notes_html(page.notes["best"]),
@@ -513,8 +739,10 @@ def render_html(page: _Page, results: Path, tables: Path) -> str:
               _image(results, tables / "gain_by_resource.png", "gain by resource class and family"),
               _html_table(page.languages, prose=True),
               '<p class="note">class: resource class of Joshi et al. (2020), 0 (left behind) to 5 (winners); gains '
-              f"are deltas against {BASELINE_ROW}, averaged over seeds and over the targets the language is in.</p>",
-              '<h2 id="data">Data: where every score and checkpoint came from</h2>', _data_html(page.data)]
+              f"are deltas against {BASELINE_ROW}, averaged over seeds and over the targets the language is in.</p>"]
+    for section in page.sections:
+        parts += _section_html(section, results)
+    parts += ['<h2 id="data">Data: where every score and checkpoint came from</h2>', _data_html(page.data)]
     body = "\n".join(p for p in parts if p)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(page.title)}</title>\n'
             f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
@@ -530,10 +758,11 @@ def render_readme(page: _Page, results: Path, tables: Path, targets: Sequence[st
     folders = "\n".join(f"- `{name}/`: {text}" + ("" if (results / name).exists() else " (not there yet)")
                         for name, text in FOLDERS.items())
     table_stems = ["transfer", "transfer_std", "delta", "best", "claims", "marks", "data", "languages",
-                   *(f"per_language/{t}" for t in targets)]
+                   *(f"per_language/{t}" for t in targets), *(t for x in page.sections for t in x.tables)]
     table_links = "\n".join(f"- {stem}: " + ", ".join(_link(results, tables / f"{stem}.{ext}")
                                                       for ext in ("md", "csv", "parquet")) for stem in table_stems)
-    plots = ["heatmap_transfer.png", "heatmap_delta.png", "gain_by_resource.png", *(f"bars_{t}.png" for t in targets)]
+    plots = ["heatmap_transfer.png", "heatmap_delta.png", "gain_by_resource.png", *(f"bars_{t}.png" for t in targets),
+             *(p for x in page.sections for p in x.plots)]
     plot_links = "\n".join(f"- {_link(results, tables / p)}" for p in plots)
     return f"""# {page.title}
 
@@ -555,7 +784,7 @@ this page and the tables itself; by hand:
 ## The paper's headline findings on this grid
 
 {_markdown(page.claims)}
-## Marks
+{"".join(_section_markdown(x, results) for x in page.sections)}## Marks
 
 † marks a score over fewer languages than XTREME's (or a group or XTREME score over fewer targets, or over
 marked ones), ‡ one whose data are not the data XTREME used; they are computed from the scores and the
@@ -590,17 +819,20 @@ def _write_table(df: pd.DataFrame, text: pd.DataFrame, stem: Path) -> list[Path]
     return paths
 
 
-def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd.DataFrame | None = None
-                 ) -> list[Path]:
+def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd.DataFrame | None = None,
+                 robust: Robustness | None = None, probes: Probes | None = None) -> list[Path]:
     """Write the claims, marks, data and languages tables, the bar and gain plots (into the grid's tables
     folder), README.md and report.html (into its results folder); return the written paths. `status` is
     the grid's cell states (`status.grid_status`); `manifests` (the checkpoints' manifest rows) add the data
-    the trainings read to the data table."""
+    the trainings read to the data table; `robust` and `probes` add the robustness and alignment sections
+    (their claims table and the drop-by-resource plot written here)."""
     layout, spec = grid.layout, grid.aggregate()
     results, folder = layout.root, layout.tables
     rows, targets, seeds = spec.rows, spec.targets, spec.seeds
     grid_marks, transfer = tables.marks, tables.transfer
-    claims = claims_table(transfer, targets, spec.variants, grid_marks)
+    shift = (shift_table(tables.scores, transfer, rows, targets, layout, seeds, spec.significance)
+             if shifted_targets(targets) else None)
+    claims = claims_table(transfer, targets, spec.variants, grid_marks, shift)
     languages = language_table(tables.scores, rows, targets)
     gains = [c for c in languages.columns if c not in META_COLUMNS]
     mark_rows, data = grid_marks.table(), data_table(tables.scores, manifests)
@@ -612,8 +844,29 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
     for target, table in tables.per_language.items():
         target_bars(table, target, folder / f"bars_{target}.png")
         paths.append(folder / f"bars_{target}.png")
-    gain_plot(languages, folder / "gain_by_resource.png")
+    language_plot(languages, MEAN_GAIN, folder / "gain_by_resource.png",
+                  ylabel=f"{MEAN_GAIN} over {BASELINE_ROW!r} (points)",
+                  title="Zero-shot gain per language (English left out): mean over the intermediate rows and over "
+                        "the targets it is in")
     paths.append(folder / "gain_by_resource.png")
+    sections = []
+    if shift is not None:
+        shift_notes = [SHIFT_NOTE, *rank_notes(shift, MULTITASK_ROW)]
+        paths += write_shift(shift, folder, shift_notes)
+        shown = _as_text(shift.set_index(["target", "row"]), signed=[c for c in shift.columns if "delta" in c])
+        sections.append(_Section("shift", "Under shift: domain and resources",
+                                 (_Block(table=shown, notes=tuple(shift_notes)),), ("shift",), ()))
+    if robust is not None:
+        robust_claims = robustness_claims(robust, transfer)
+        paths += _write_table(robust_claims, _as_text(robust_claims), folder / "robustness_claims")
+        language_plot(robust.languages, MEAN_DROP, layout.plot("drop_by_resource"), english=True,
+                      ylabel="mean relative drop (% of the clean score)",
+                      title="Relative drop per language under the perturbations: mean over rows, targets, conditions "
+                            "and seeds")
+        paths.append(layout.plot("drop_by_resource"))
+        sections.append(robustness_section(robust, robust_claims, grid_marks, layout, targets))
+    if probes is not None:
+        sections.append(alignment_section(probes, layout))
 
     n = counts(status)
     page = _Page(
@@ -624,7 +877,7 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
         claims=_as_text(claims),
         transfer=grid_marks.relabel(mean_std_frame(transfer, tables.std)),
         transfer_note=transfer_note(tables.scores, targets),
-        delta=grid_marks.relabel(delta_frame(tables.delta, tables.significant)),
+        delta=grid_marks.relabel(delta_frame(tables.delta, tables.significant, tables.unsure)),
         best=_as_text(grid_marks.relabel(tables.best, axis="index"), signed=["delta"]),
         per_language={t: _as_text(grid_marks.relabel_languages(t, df)) for t, df in tables.per_language.items()},
         languages=_as_text(languages, signed=gains),
@@ -635,6 +888,8 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
         data=_as_text(data.set_index("data")),
         grid_line=(f"Rows: {' '.join(rows)}. Targets: {' '.join(targets)}. Seeds: {' '.join(map(str, seeds))}. "
                    f"{n['done']} of {len(status)} cells done. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."),
+        delta_note=f"{DELTA_NOTE} {INTERVAL_NOTE}" if tables.intervals is not None else DELTA_NOTE,
+        sections=tuple(sections),
     )
     refresh = shlex.join(spec.command)
     write_text(render_readme(page, results, folder, targets, refresh), layout.readme)
@@ -645,13 +900,43 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
 def aggregate(grid: Grid) -> list[Path]:
     """The aggregate job: every table, plot and the report from the cells that exist (damaged scores files
     are left out and their cells shown as corrupt), and the checkpoints' collected manifest."""
-    layout = grid.layout
+    layout, spec = grid.layout, grid.aggregate()
     write_config(grid.config, layout.config)  # what the refresh command the README shows reads
     scores = scan_scores(layout.scores_dir)
-    tables = compute_tables(scores.frame, grid.rows, grid.targets)
+    settings = spec.significance
+    values = {t: prediction_values(grid, t) for t in grid.targets}
+    clean = {t: v[0] for t, v in values.items() if v[0]}
+    intervals = (transfer_intervals(clean, grid.rows, grid.targets, grid.seeds, settings, grid.benchmark) if clean
+                 else None)
+    tables = compute_tables(scores.frame, grid.rows, grid.targets, grid.benchmark, intervals)
     paths = write_tables(tables, layout.tables)
+    robust = compute_robustness(scores.frame, grid.rows, grid.targets)
+    if robust is not None:
+        perturbed = {t: v[1] for t, v in values.items() if v[1]}
+        if perturbed:
+            robust = replace(robust, intervals=robustness_intervals(perturbed, robust.table, grid.seeds, settings))
+        paths += write_robustness(robust, layout.tables, tables.marks, grid.targets)
+    probes = compute_probes(read_alignment(layout.alignment_dir), cell_scores(scores.frame), grid.rows,
+                            spec.alignment_layer)
+    if probes is not None:
+        paths += write_probes(probes, layout, grid.rows)
     manifests = None
     if layout.checkpoints.is_dir():
         manifests = collect_manifests(layout.checkpoints)
         write_parquet(manifests, layout.manifest)
-    return paths + write_report(tables, grid, grid_status(grid, scores), manifests)
+    return paths + write_report(tables, grid, grid_status(grid, scores), manifests, robust, probes)
+
+
+def prediction_values(grid: Grid, target: str) -> tuple[dict[str, Values], dict[str, Values]]:
+    """A target's systems per language on bootstrap resamples of its report split (`significance.target_values`),
+    what the intervals of every delta come from: the clean ones, and those of the perturbations with their
+    reference (clean on their sample, `conditions.CLEAN_SAMPLE`, where there is one); empty without predictions."""
+    settings = grid.aggregate().significance
+    predictions = read_predictions(grid.layout.predictions_dir, target, TARGETS[target].report_split)
+    clean = predictions["condition"] == CLEAN
+    perturbed = ~clean | (clean & ~(predictions["condition"] == CLEAN_SAMPLE).any()) if (~clean).any() else ~clean
+
+    def values(part: pd.Series) -> dict[str, Values]:
+        return target_values(target, predictions[part], settings.resamples, settings.seed) if part.any() else {}
+
+    return values(clean), values(perturbed)

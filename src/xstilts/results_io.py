@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xstilts.conditions import CLEAN
-from xstilts.layout import MANIFEST_FILE, SCORES_FILE
+from xstilts.layout import ALIGNMENT_FILE, MANIFEST_FILE, PREDICTIONS_FILE, SCORES_FILE
 
 HIDDEN_PREFIXES = (".", "_")
 
@@ -276,6 +276,38 @@ def scan_scores(scores_dir: Path) -> ScoresRead:
     df = (pa.concat_tables(tables) if tables else schema.empty_table()).to_pandas()
     keys = [*PARTITION_COLUMNS, "language", "split", "condition", "metric"]
     return ScoresRead(df.sort_values(keys, kind="stable").reset_index(drop=True), corrupt)
+
+
+def read_predictions(predictions_dir: Path, target: str, split: str) -> pd.DataFrame:
+    """Every readable cell's predictions of one target and split (damaged files left out: `xstilts status`
+    names the cell), with the cell's intermediate and seed as columns."""
+    root = Path(predictions_dir)
+    frames = []
+    for path in sorted(root.glob(f"intermediate=*/target={target}/seed=*/{PREDICTIONS_FILE}")):
+        cell = _CELL_FOLDER.match(path.parent.relative_to(root).as_posix())
+        try:
+            table = pq.read_table(path, schema=PREDICTIONS_SCHEMA, filters=[("split", "=", split)])
+        except (pa.ArrowException, OSError):
+            continue
+        if cell is not None:
+            frames.append(table.to_pandas().assign(intermediate=cell["intermediate"], seed=int(cell["seed"])))
+    columns = [*PREDICTIONS_SCHEMA.names, "intermediate", "seed"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def read_alignment(alignment_dir: Path) -> pd.DataFrame:
+    """Every readable encoder's alignment probes (`alignment.align`; damaged files left out), with the
+    encoder's intermediate and seed as columns."""
+    frames = []
+    for path in sorted(Path(alignment_dir).glob(f"intermediate=*/seed=*/{ALIGNMENT_FILE}")):
+        try:
+            frame = pd.read_parquet(path)
+        except (pa.ArrowException, OSError):
+            continue
+        frames.append(frame.assign(intermediate=path.parent.parent.name.split("=", 1)[1],
+                                   seed=int(path.parent.name.split("=", 1)[1])))
+    columns = ["language", "layer", "measure", "value", "n", "intermediate", "seed"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def read_scores(scores_dir: Path) -> pd.DataFrame:

@@ -4,7 +4,7 @@ Sentence vector (`settings.RetrievalSettings`, per target): by default the mean 
 over all non-padding tokens, special tokens included (XTREME's `mean_pool_embedding` with the attention mask),
 or the first token's (`cls`, XTREME's `cls_pool_embedding`). XTREME's Tatoeba script pools
 `hidden_states[14]` of XLM-R Large (`--specific_layer 13` over the 24 layer outputs); other depths scale
-that layer (`retrieval_layer`).
+that layer (`settings.retrieval_layer`).
 
 Neighbour search is exact, by blocked matrix products in torch: faiss is not needed at these sizes.
 Equal similarities (duplicated sentences) rank by lowest index, as faiss returns them.
@@ -27,18 +27,6 @@ if TYPE_CHECKING:
 _BLOCK_ELEMENTS = 1 << 24
 
 
-def retrieval_layer(num_hidden_layers: int, reference_layer: int = 14, reference_depth: int = 24) -> int:
-    """The `hidden_states` index to pool for a model of this depth (0 = embeddings, i = layer i's output).
-
-    `reference_layer * num_hidden_layers / reference_depth` rounded half up, within [1, num_hidden_layers].
-    """
-    if num_hidden_layers < 1:
-        raise ValueError(f"num_hidden_layers must be positive, got {num_hidden_layers}")
-    # integer arithmetic for "round half up": floor(x + 1/2) with x = layer * depth / reference_depth
-    scaled = (2 * reference_layer * num_hidden_layers + reference_depth) // (2 * reference_depth)
-    return min(max(scaled, 1), num_hidden_layers)
-
-
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Mean of `hidden` [B, T, H] over the positions where `attention_mask` [B, T] is 1: [B, H]."""
     mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
@@ -54,21 +42,23 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -
     raise ValueError(f"pooling {pooling!r}; allowed: {', '.join(get_args(Pooling))}")
 
 
-def embed(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences: Sequence[str], *,
-          layer: int, pooling: Pooling = "mean", batch_size: int = 64, max_length: int = 512,
-          device: str | torch.device = "cpu") -> np.ndarray:
-    """Pooled `hidden_states[layer]` of each sentence, float32 [N, hidden size], in input order.
+def embed_layers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences: Sequence[str], *,
+                 layers: Sequence[int], pooling: Pooling = "mean", batch_size: int = 64, max_length: int = 512,
+                 device: str | torch.device = "cpu") -> np.ndarray:
+    """Pooled `hidden_states[layer]` of each sentence for each of `layers`, float32 [layers, N, hidden size], in
+    input order, from one forward pass per batch.
 
     Sentences are tokenised once (truncated to `max_length` tokens, special tokens included), sorted by
     length so that each batch pads little, and run under `torch.inference_mode`; the model is put in
     eval mode and is expected on `device` already.
     """
     num_layers = model.config.num_hidden_layers
-    if not 0 <= layer <= num_layers:
-        raise ValueError(f"layer {layer} is not in 0..{num_layers} (0 = embeddings)")
+    for layer in layers:
+        if not 0 <= layer <= num_layers:
+            raise ValueError(f"layer {layer} is not in 0..{num_layers} (0 = embeddings)")
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no pad token")
-    out = np.zeros((len(sentences), model.config.hidden_size), dtype=np.float32)
+    out = np.zeros((len(layers), len(sentences), model.config.hidden_size), dtype=np.float32)
     if len(sentences) == 0:
         return out
     ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"]
@@ -85,9 +75,18 @@ def embed(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences:
                 attention_mask[r, :len(ids[i])] = 1
             attention_mask = attention_mask.to(device)
             hidden = model(input_ids=input_ids.to(device), attention_mask=attention_mask,
-                           output_hidden_states=True).hidden_states[layer]
-            out[rows] = pool(hidden.float(), attention_mask, pooling).cpu().numpy()
+                           output_hidden_states=True).hidden_states
+            for k, layer in enumerate(layers):
+                out[k, rows] = pool(hidden[layer].float(), attention_mask, pooling).cpu().numpy()
     return out
+
+
+def embed(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sentences: Sequence[str], *,
+          layer: int, pooling: Pooling = "mean", batch_size: int = 64, max_length: int = 512,
+          device: str | torch.device = "cpu") -> np.ndarray:
+    """Pooled `hidden_states[layer]` of each sentence, float32 [N, hidden size], in input order (`embed_layers`)."""
+    return embed_layers(model, tokenizer, sentences, layers=[layer], pooling=pooling, batch_size=batch_size,
+                        max_length=max_length, device=device)[0]
 
 
 def _unit_rows(x: np.ndarray, device: str | torch.device) -> torch.Tensor:
@@ -233,3 +232,27 @@ def bucc_f1(candidates: dict[tuple[int, int], float], gold: set[tuple[int, int]]
     precision, recall = correct / len(predicted), correct / len(gold)
     return {"precision": 100 * precision, "recall": 100 * recall,
             "f1": 100 * 2 * precision * recall / (precision + recall)}
+
+
+def top_k(queries: np.ndarray, candidates: np.ndarray, k: int, *, device: str | torch.device = "cpu") -> np.ndarray:
+    """The rows of each query's k cosine-nearest candidates [n, min(k, m)], best first (equal similarities: the
+    lowest row first, as faiss), blocked as `nearest` is."""
+    x, y = _unit_rows(queries, device), _unit_rows(candidates, device)
+    k = min(k, y.shape[0])
+    step = max(1, _BLOCK_ELEMENTS // y.shape[0])
+    found = [_topk(x[start:start + step] @ y.T, k)[1] for start in range(0, x.shape[0], step)]
+    return torch.cat(found).cpu().numpy()
+
+
+def average_precision_at_k(relevant: set[int], ranked: Sequence[int], k: int) -> float:
+    """AP@k as LAReQA's `utils_lareqa.average_precision_at_k` computes it: over the top k, each relevant hit adds
+    the precision at its rank; the sum is divided by min(|relevant|, k). 0 without relevant candidates (Mewsli-X's
+    MRR@k scores a mention whose entity is not found 0; with one relevant candidate AP@k is that reciprocal rank)."""
+    if not relevant:
+        return 0.0
+    hits = score = 0.0
+    for rank, candidate in enumerate(ranked[:k], 1):
+        if candidate in relevant:
+            hits += 1
+            score += hits / rank
+    return score / min(len(relevant), k)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 Pooling = Literal["mean", "cls"]
@@ -108,6 +108,18 @@ class RetrievalSettings:
                 raise ValueError(f"retrieval setting {name}={getattr(settings, name)!r}; allowed: "
                                  f"{', '.join(allowed)}")
         return settings
+
+
+def retrieval_layer(num_hidden_layers: int, reference_layer: int = 14, reference_depth: int = 24) -> int:
+    """The `hidden_states` index to pool for a model of this depth (0 = embeddings, i = layer i's output).
+
+    `reference_layer * num_hidden_layers / reference_depth` rounded half up, within [1, num_hidden_layers].
+    """
+    if num_hidden_layers < 1:
+        raise ValueError(f"num_hidden_layers must be positive, got {num_hidden_layers}")
+    # integer arithmetic for "round half up": floor(x + 1/2) with x = layer * depth / reference_depth
+    scaled = (2 * reference_layer * num_hidden_layers + reference_depth) // (2 * reference_depth)
+    return min(max(scaled, 1), num_hidden_layers)
 
 
 @dataclass(frozen=True)
@@ -208,33 +220,154 @@ class MLMSettings:
     max_lines: int = field(default=0, metadata={"description": "corpus lines read; 0: every line", "minimum": 0})
 
 
+# --------------------------------------------------------------------------------------------------
+# Robustness, alignment and significance (config `robustness`, `alignment`, `significance`)
+
+# The perturbations `robustness.conditions` lists by default; `adversarial` (a model in the loop) is asked for.
+DEFAULT_CONDITIONS = ("char_noise", "case_punct", "word_order", "code_switch")
+_RATE = {"description": "the probability of each draw (per word or, in scripts without spaces, per character)",
+         "minimum": 0, "maximum": 1}
+_SWITCH_LANGUAGES = {
+    "description": "the languages words are switched into (never a language into itself); null: English for every "
+                   "other language, every other evaluated language of the target for English",
+    "items": {"$ref": "#/$defs/language"}, "uniqueItems": True}
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """A perturbation of the evaluation text (`char_noise`, `case_punct`, `word_order`)."""
+
+    rate: float = field(default=0.1, metadata=_RATE)
+
+
+@dataclass(frozen=True)
+class CodeSwitchSettings:
+    """Words replaced by a translation from the bilingual lexicons (`sources.lexicons`, MUSE format)."""
+
+    rate: float = field(default=0.3, metadata=_RATE)
+    languages: tuple[str, ...] | None = field(default=None, metadata=_SWITCH_LANGUAGES)
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """The greedy lexicon-substitution attack (`adversarial`): per example at most `k` words replaced by
+    translations, at most `budget` forward passes."""
+
+    k: int = field(default=3, metadata={"description": "words substituted at most, per example", "minimum": 1})
+    budget: int = field(default=64, metadata={
+        "description": "forward passes per example at most (the clean pass included)", "minimum": 2})
+    languages: tuple[str, ...] | None = field(default=None, metadata=_SWITCH_LANGUAGES)
+
+
+@dataclass(frozen=True)
+class RobustnessSettings:
+    """Perturbed evaluation conditions (`xstilts.conditions`), scored beside `clean` by every evaluation job, on a
+    `sample` of the examples of the split the tables show.
+
+    Each condition runs on the targets (`targets`, null: the grid's) whose family it serves; the same `seed`
+    perturbs the same text the same way in every cell, so that rows are compared on identical inputs."""
+
+    conditions: tuple[str, ...] = field(default=DEFAULT_CONDITIONS, metadata={
+        "description": "the perturbations scored beside clean", "items": {"$ref": "#/$defs/condition"},
+        "uniqueItems": True})
+    targets: tuple[str, ...] | None = field(default=None, metadata={
+        "description": "the targets perturbed; null: every target of the grid a condition serves",
+        "items": {"$ref": "#/$defs/target"}, "uniqueItems": True})
+    seed: int = field(default=0, metadata={"description": "the seed of every perturbation", "minimum": 0})
+    sample: float = field(default=0.25, metadata={
+        "description": "the share of each table's examples scored under the perturbations (a seeded sample, the same "
+                       "for every condition, row and seed; the drops compare it with the clean scores of the same "
+                       "examples); 1: every example", "exclusiveMinimum": 0, "maximum": 1})
+    char_noise: NoiseSettings = NoiseSettings(rate=0.1)
+    case_punct: NoiseSettings = NoiseSettings(rate=0.3)
+    word_order: NoiseSettings = NoiseSettings(rate=0.2)
+    code_switch: CodeSwitchSettings = CodeSwitchSettings()
+    adversarial: AttackSettings = AttackSettings()
+
+
+@dataclass(frozen=True)
+class AlignmentSettings:
+    """The alignment probes of every phase-(ii) encoder (`xstilts.alignment`), on the grid's parallel data."""
+
+    max_pairs: int = field(default=1000, metadata={
+        "description": "parallel sentence pairs per language at most (a seeded sample)", "minimum": 2})
+    pooling: Pooling = field(default="mean", metadata={"description": "sentence vectors: mean or first token"})
+    max_length: int = field(default=128, metadata={"description": "tokens per sentence", "minimum": 8})
+    batch_size: int = field(default=64, metadata={"description": "sentences per batch", "minimum": 1})
+    isotropy_pairs: int = field(default=2000, metadata={
+        "description": "random sentence pairs whose mean cosine is the isotropy figure", "minimum": 1})
+    layer: int | None = field(default=None, metadata={
+        "description": "the layer whose gains are joined with transfer gains; null: the retrieval layer (14 of 24, "
+                       "scaled)", "minimum": 0})
+    seed: int = field(default=0, metadata={"description": "the seed of the samples", "minimum": 0})
+
+
+@dataclass(frozen=True)
+class SignificanceSettings:
+    """The paired bootstrap of every delta (`xstilts.significance`)."""
+
+    resamples: int = field(default=1000, metadata={"description": "bootstrap resamples", "minimum": 10})
+    level: float = field(default=0.95, metadata={
+        "description": "the confidence level of the intervals", "exclusiveMinimum": 0, "exclusiveMaximum": 1})
+    seed: int = field(default=0, metadata={"description": "the seed of the resamples", "minimum": 0})
+
+
+def from_mapping(cls: type, values: Mapping[str, Any] | None, default: Any = None) -> Any:
+    """Settings from a config mapping (checked by the schema): its keys laid over `default` (else the class's
+    defaults), nested settings key by key over their own defaults, lists as tuples."""
+    base = cls() if default is None else default
+    changes = {}
+    for f in fields(cls):
+        if f.name not in (values or {}):
+            continue
+        value, current = values[f.name], getattr(base, f.name)
+        if is_dataclass(current) and isinstance(value, Mapping):
+            value = from_mapping(type(current), value, current)
+        changes[f.name] = tuple(value) if isinstance(value, list) else value
+    return replace(base, **changes)
+
+
 def _type_schema(hint: Any) -> dict[str, Any]:
     """The JSON-schema type (or enum) of a field's annotation."""
     if get_origin(hint) is Literal:
         return {"enum": list(get_args(hint))}
+    if get_origin(hint) is tuple:
+        return {"type": "array", "items": _type_schema(get_args(hint)[0])}
+    if is_dataclass(hint):  # nested settings: their defaults are the enclosing field's
+        return dataclass_schema(hint, partial=True, defaults=False)
     if get_origin(hint) in (Union, types.UnionType):
         options = [a for a in get_args(hint) if a is not type(None)]
         if len(options) != 1 or len(options) == len(get_args(hint)):
             raise TypeError(f"no JSON-schema type for {hint!r}: only `X | None` unions")
         inner = _type_schema(options[0])
-        return {"enum": [*inner["enum"], None]} if "enum" in inner else {"type": [inner["type"], "null"]}
+        return {"enum": [*inner["enum"], None]} if "enum" in inner else {**inner, "type": [inner["type"], "null"]}
     if hint in _JSON_TYPES:
         return {"type": _JSON_TYPES[hint]}
     raise TypeError(f"no JSON-schema type for {hint!r}")
 
 
-def dataclass_schema(cls: type, *, partial: bool = False, only: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """A settings dataclass as a JSON-schema object: each field's type, default and metadata (bounds,
-    description); a field without default is required, unless `partial` (an override of some keys).
-    `only`: these fields alone."""
+def dataclass_schema(cls: type, *, partial: bool = False, only: tuple[str, ...] | None = None,
+                     defaults: bool = True) -> dict[str, Any]:
+    """A settings dataclass as a JSON-schema object: each field's type, default (unless not `defaults`) and
+    metadata (bounds, description); a field without default is required, unless `partial` (an override of
+    some keys). `only`: these fields alone."""
     hints = get_type_hints(cls)
     properties: dict[str, Any] = {}
     required = []
     for f in (f for f in fields(cls) if only is None or f.name in only):
         properties[f.name] = {**_type_schema(hints[f.name]), **f.metadata}
-        if f.default is not MISSING:
-            properties[f.name]["default"] = f.default
-        elif not partial:
-            required.append(f.name)
+        if f.default is MISSING:
+            required += [] if partial else [f.name]
+        elif defaults:
+            properties[f.name]["default"] = _json(f.default)
     schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
     return {**schema, "required": required} if required else schema
+
+
+def _json(value: Any) -> Any:
+    """A default as JSON: settings as objects, tuples as lists."""
+    if is_dataclass(value):
+        return _json(asdict(value))
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    return [_json(v) for v in value] if isinstance(value, tuple) else value

@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from xstilts.settings import Execution, HParams, JobSize, MLMSettings, RetrievalSettings, Sampling
+from xstilts.settings import (
+    AlignmentSettings,
+    Execution,
+    HParams,
+    JobSize,
+    MLMSettings,
+    RetrievalSettings,
+    RobustnessSettings,
+    Sampling,
+    SignificanceSettings,
+)
 
 Phase = Literal["intermediate", "target"]
 
@@ -233,7 +243,11 @@ class TrainSpec(Spec):
 @dataclass(frozen=True)
 class EvaluateSpec(Spec):
     """One cell: every language and split of a target, under every condition, from one loaded model.
-    Classification, tagging and QA take their lengths and batch size from the checkpoint's own spec."""
+    Classification, tagging and QA take their lengths and batch size from the checkpoint's own spec.
+
+    `robustness`: the settings of the perturbations this cell runs (`conditions` beyond clean; the settings
+    of the others at their defaults, so that a change to them reruns no job of this cell); `perturbed`: where
+    the perturbed tables are cached, shared by every cell of the target; `lexicons`: `sources.lexicons`."""
 
     kind: ClassVar[str] = "evaluate"
     row: str
@@ -247,6 +261,9 @@ class EvaluateSpec(Spec):
     conditions: tuple[str, ...] = ("clean",)
     retrieval: RetrievalSettings | None = None  # retrieval targets only
     deterministic: bool = False
+    robustness: RobustnessSettings | None = None
+    perturbed: Path | None = None
+    lexicons: Path | None = None
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -268,6 +285,41 @@ class EvaluateSpec(Spec):
 
 
 @dataclass(frozen=True)
+class AlignSpec(Spec):
+    """The alignment probes of one phase-(ii) encoder (`xstilts.alignment`): retrieval accuracy both ways,
+    linear CKA against English and isotropy at every layer, on the parallel data of the grid's targets
+    (`data`: target -> its prepared evaluation folder)."""
+
+    kind: ClassVar[str] = "align"
+    row: str
+    seed: int
+    encoder: Path
+    data: dict[str, Path]
+    out: Path
+    settings: AlignmentSettings
+    job_size: JobSize
+    deterministic: bool = False
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (self.kind, self.row, str(self.seed))
+
+    @property
+    def size(self) -> JobSize:
+        return self.job_size
+
+    @property
+    def inputs(self) -> dict[str, Path]:
+        from xstilts.layout import META_FILE
+
+        return {"encoder": self.encoder, **{f"data_{t}": folder / META_FILE for t, folder in self.data.items()}}
+
+    @property
+    def outputs(self) -> dict[str, Path]:
+        return {"alignment": self.out}
+
+
+@dataclass(frozen=True)
 class AggregateSpec(Spec):
     """The tables, plots, results/README.md and report.html from every cell's scores."""
 
@@ -279,6 +331,9 @@ class AggregateSpec(Spec):
     seeds: tuple[int, ...]
     variants: dict[str, Any] = field(default_factory=dict)
     cells: tuple[Path, ...] = ()  # every cell's scores.parquet: the aggregate rule waits for them
+    alignments: tuple[Path, ...] = ()  # every encoder's alignment probes, when configured
+    significance: SignificanceSettings = field(default_factory=SignificanceSettings)
+    alignment_layer: int | None = None  # the layer whose alignment gains are joined with transfer gains
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -334,7 +389,8 @@ def _build(hint: Any, value: Any) -> Any:
 
 
 SPECS: dict[str, type[Spec]] = {cls.kind: cls for cls in (DemoDataSpec, DemoPretrainSpec, FetchModelSpec, PrepareSpec,
-                                                          InitUntrainedSpec, TrainSpec, EvaluateSpec, AggregateSpec)}
+                                                          InitUntrainedSpec, TrainSpec, EvaluateSpec, AlignSpec,
+                                                          AggregateSpec)}
 
 
 def from_json(values: Mapping[str, Any]) -> Spec:

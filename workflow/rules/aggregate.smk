@@ -9,6 +9,7 @@ localrules:
 rule aggregate:
     input:
         GRID.aggregate().cells,
+        GRID.aggregate().alignments,
     output:
         **GRID.aggregate().outputs,
     params:

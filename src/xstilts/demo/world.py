@@ -9,16 +9,19 @@ each label is carried by a few cue words, so a tiny model learns English quickly
 
 Layout under `out_dir`: `<repo>/<config or "default">/<split>.parquet` for every hub split that the
 catalogue reads (column names and types as on the hub), `local/ccg/{train,dev}.parquet` (CCGbank is
-not on the hub), `local/ud-treebanks-v2.5/UD_<Language>-Demo/<iso>_demo-ud-<split>.conllu` (the UD-POS
-sentences as a UD release: ADP + DET fused into one multiword token outside English, an empty node now and
+not on the hub), `local/mewslix/` (Mewsli-X as get-mewsli-x.sh writes it: candidate_set_entities.jsonl,
+wikinews_mentions-{dev,test}.jsonl), `local/ud-treebanks-v2.5/UD_<Language>-Demo/<iso>_demo-ud-<split>.conllu`
+(the UD-POS sentences as a UD release: ADP + DET fused into one multiword token outside English, an empty node now and
 then, and for each non-English language a second treebank `UD_Old_<Language>-Demo/q<iso>_demo-ud-test.conllu`
-that XTREME's selection by ISO prefix leaves out) and `corpus/<lang>.txt` (MLM text; about half of each
-non-English corpus translates the English lines, line by line).
+that XTREME's selection by ISO prefix leaves out), `corpus/<lang>.txt` (MLM text; about half of each
+non-English corpus translates the English lines, line by line) and `lexicons/<src>-<tgt>.txt` (exact bilingual
+lexicons of the world's words in the MUSE format, for every pair of its languages and English).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +35,8 @@ import pyarrow.parquet as pq
 
 from xstilts.catalogue import DATASETS, NER_TAGS, NLI_LABELS, TARGETS, UPOS_TAGS, HubSplit
 from xstilts.languages import NAMES, TATOEBA_CODES, TYDIQA_PREFIXES
+from xstilts.lexicons import FOLDER as LEXICON_FOLDER
+from xstilts.lexicons import demo_pairs, file_name, render
 from xstilts.ud import UD_SPLITS, conllu_text
 
 UD_FOLDER = "ud-treebanks-v2.5"  # the demo's UD release, under `local/`
@@ -693,6 +698,82 @@ def _hellaswag(w: _World, rng: random.Random, n: int, split: str) -> list[dict[s
     return rows
 
 
+class _Choice(NamedTuple):
+    premise: _Sent
+    choices: tuple[_Sent, ...]
+    question: str  # COPA's "cause" or "effect"
+    label: int
+    uid: str
+
+
+def _copa(w: _World, rng: random.Random, n: int) -> list[_Choice]:
+    """COPA: an activity's step and the step after it (its effect) or before it (its cause), against a step of
+    another activity."""
+    out = []
+    for k in _balanced(rng, n, 2):
+        activity = rng.choice(tuple(_ACTIVITIES))
+        steps = _ACTIVITIES[activity]
+        i = rng.randrange(len(steps) - 1)
+        args = _profile(w, rng, rng.choice(w.people), set())
+        effect = rng.random() < 0.5
+        premise, right = (steps[i], steps[i + 1]) if effect else (steps[i + 1], steps[i])
+        wrong = rng.choice([s for a, ss in _ACTIVITIES.items() if a != activity for s in ss])
+        options = [_fill("{p} " + s, **args) for s in ([wrong, right] if k else [right, wrong])]
+        out.append(_Choice(_fill("{p} " + premise, **args), tuple(options), "effect" if effect else "cause", k,
+                           _uid(rng)))
+    return out
+
+
+def _siqa(w: _World, rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """SIQA: Cosmos QA's stories and questions with three answers, the label "1"-"3"."""
+    rows = []
+    for row in _cosmosqa(w, rng, n):
+        answers = [row[f"answer{i}"] for i in range(4)]
+        right = answers.pop(row["label"])
+        answers = rng.sample(answers, 2)
+        k = rng.randrange(3)
+        answers.insert(k, right)
+        rows.append({"context": row["context"], "question": row["question"],
+                     **{f"answer{c}": a for c, a in zip("ABC", answers, strict=True)}, "label": str(k + 1)})
+    return rows
+
+
+def _mewslix(out: Path, world: _World, seed: int, sizes: DemoSizes, languages: Sequence[str]) -> None:
+    """Mewsli-X as get-mewsli-x.sh writes it: the candidate entities (people, cities, organisations, each with an
+    English fact about it as its description) and WikiNews mentions of them in every language, dev and test."""
+    entities = [*world.people, *world.cities, *world.orgs]
+    ids = {e.name: f"Q{i + 1}" for i, e in enumerate(entities)}
+    rng = _rng(seed, "mewslix", "entities")
+    lines = []
+    for e in entities:
+        text = f"{e.name} is a {'person' if e in world.people else 'city' if e in world.cities else 'company'} ."
+        lines.append({"entity_id": ids[e.name], "title": e.name, "description": text, "sentence_spans": [
+            {"start": 0, "end": len(text)}], "description_language": "en", "description_url": f"demo:{ids[e.name]}"})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "candidate_set_entities.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
+                                                       encoding="utf-8")
+    for split, file_split in (("validation", "dev"), ("test", "test")):
+        docs = []
+        sents = _facts(world, _rng(seed, "mewslix", split), sizes.eval)
+        for lang in languages:
+            for i, sent in enumerate(sents):
+                forms = _forms(sent, lang)
+                text, spans = _join(forms)
+                first = sent.toks[0]
+                if first.word:  # a fact about an organisation or a person starts with its name
+                    continue
+                entity = next(e.name for e in entities if e.toks[0] == first and sent.toks[:len(e.toks)] == e.toks)
+                end = spans[len(entity.split()) - 1][1]
+                docs.append({"context": {"document_title": f"demo {i}", "document_url": f"demo:{lang}/{i}",
+                                         "document_id": f"{lang}-{i}", "language": lang, "text": text,
+                                         "sentence_spans": [{"start": 0, "end": len(text)}]},
+                             "mentions": [{"example_id": f"{lang}-{split}-{i}", "mention_span": {
+                                 "start": 0, "end": end, "text": text[:end]}, "entity_id": ids[entity]}]})
+        rng.shuffle(docs)
+        (out / f"wikinews_mentions-{file_split}.jsonl").write_text(
+            "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in docs), encoding="utf-8")
+
+
 # --- Rows in the hub schemas ----------------------------------------------------------------------
 
 _S = pa.string()
@@ -725,6 +806,16 @@ _SCHEMAS: dict[str, pa.Schema] = {
     "bitext": pa.schema([("source_sentence", _S), ("target_sentence", _S), ("source_lang", _S),
                          ("target_lang", _S)]),
     "ccg": pa.schema([("tokens", _STRS), ("tags", _STRS)]),
+    "siqa": pa.schema([("context", _S), ("question", _S), ("answerA", _S), ("answerB", _S), ("answerC", _S),
+                       ("label", _S)]),
+    "copa": pa.schema([("premise", _S), ("choice1", _S), ("choice2", _S), ("question", _S), ("idx", pa.int32()),
+                       ("label", _I64)]),
+    "xcopa": pa.schema([("premise", _S), ("choice1", _S), ("choice2", _S), ("question", _S), ("label", pa.int32()),
+                        ("idx", pa.int32()), ("changed", pa.bool_())]),
+    "toxicity": pa.schema([("text", _S), ("toxic", _I64)]),
+    "masakhaner": pa.schema([("id", _S), ("tokens", _STRS), ("ner_tags", pa.list_(_I64))]),
+    "americasnli": pa.schema([("premise", _S), ("hypothesis", _S), ("label", _I64)]),
+    "xquad_r": pa.schema([("id", _S), ("context", _S), ("question", _S), ("answers", _SQUAD_ANSWERS)]),
 }  # fmt: skip
 _UPOS_INDEX = {tag: i for i, tag in enumerate(UPOS_TAGS)}
 _NER_INDEX = {tag: i for i, tag in enumerate(NER_TAGS)}
@@ -783,6 +874,21 @@ def _as_is(ex: dict[str, Any], lang: str, i: int) -> dict[str, Any]:
 
 
 _NLI_ROW = _pair_row("premise", "hypothesis", idx=lambda ex, lang, i: i)
+_DATE = len(NER_TAGS)  # MasakhaNER's B-DATE: a year
+
+
+def _copa_row(changed: bool) -> Callable[[_Choice, str, int], dict[str, Any]]:
+    def row(ex: _Choice, lang: str, i: int) -> dict[str, Any]:
+        texts = {"premise": _text([ex.premise], lang), "choice1": _text([ex.choices[0]], lang),
+                 "choice2": _text([ex.choices[1]], lang)}
+        extra = {"changed": False} if changed else {}
+        return {**texts, "question": ex.question, "idx": i, "label": ex.label, **extra}
+    return row
+
+
+def _masakhaner_row(s: _Sent, lang: str, i: int) -> dict[str, Any]:
+    tags = [_DATE if t.upos == "NUM" and len(t.text) == 4 else _NER_INDEX[t.ner] for t in s.toks]
+    return {"id": str(i), "tokens": _forms(s, lang), "ner_tags": tags}
 _KINDS: dict[str, _Kind] = {
     "anli": _Kind("anli", lambda w, r, n, s: _nli(w, r, n, hard=True),
                   _pair_row("premise", "hypothesis", uid=lambda ex, lang, i: ex.uid,
@@ -819,6 +925,16 @@ _KINDS: dict[str, _Kind] = {
     "bucc": _Kind("bitext", lambda w, r, n, s: _facts(w, r, n), _bitext_row(lambda lang: lang, "en")),
     "tatoeba": _Kind("bitext", lambda w, r, n, s: _facts(w, r, n),
                      _bitext_row(lambda lang: TATOEBA_CODES[lang], "eng")),
+    "siqa": _Kind("siqa", lambda w, r, n, s: _siqa(w, r, n), _as_is),
+    "copa": _Kind("copa", lambda w, r, n, s: _copa(w, r, n), _copa_row(changed=False)),
+    "xcopa": _Kind("xcopa", lambda w, r, n, s: _copa(w, r, n), _copa_row(changed=True)),
+    "toxicity": _Kind("toxicity", lambda w, r, n, s: _sst(w, r, n),
+                      lambda ex, lang, i: {"text": _text(ex.a, lang), "toxic": 1 - ex.label}),
+    "masakhaner": _Kind("masakhaner", lambda w, r, n, s: _tagged(w, r, n, entities=True), _masakhaner_row),
+    "americasnli": _Kind("americasnli", lambda w, r, n, s: _nli(w, r, n, hard=False),
+                         _pair_row("premise", "hypothesis")),
+    "lareqa": _Kind("xquad_r", lambda w, r, n, s: _qa(w, r, n, unanswerable=False),
+                    _squad_row),
 }  # fmt: skip
 
 
@@ -882,12 +998,19 @@ def generate_hub_mirror(out_dir: Path, languages: Mapping[str, Sequence[str]], *
             for hub in hubs:
                 # a task with no hub copy (CCGbank) is a local source: `local/<its sources key>/`
                 path = out_dir / "local" / ds.local_path_key / f"{role}.parquet" if not ds.on_hub else hub_path(hub)
+                if hub.part is not None:  # seeded parts of one split (TextDetox's English): the split, once
+                    if files.has(path, "en"):
+                        continue
+                    n = sizes.train + sizes.dev + sizes.eval
                 examples = kind.examples(world, _rng(seed, ds.name, hub.split), n, role)
                 files.put(path, kind.schema, "en", [kind.row(ex, "en", i) for i, ex in enumerate(examples)])
                 for lang in (translations or {}).get(ds.name, []) if role == "train" else []:
                     files.put(out_dir / "translations" / ds.name / lang / "train.parquet", kind.schema, lang,
                               [kind.row(ex, lang, i) for i, ex in enumerate(examples)])
     for name, langs in languages.items():
+        if not TARGETS[name].on_hub:  # Mewsli-X: a local source
+            _mewslix(out_dir / "local" / name, world, seed, sizes, langs)
+            continue
         target, kind = TARGETS[name], _KINDS[name]
         for split in target.splits:
             examples: list[Any] | None = None
@@ -903,6 +1026,7 @@ def generate_hub_mirror(out_dir: Path, languages: Mapping[str, Sequence[str]], *
         _write_ud_release(out_dir / "local" / UD_FOLDER, world, seed, sizes, languages["udpos"])
     _write_corpus(out_dir / "corpus", world, seed, sizes.corpus,
                   sorted({lang for langs in languages.values() for lang in langs} - {"en"}))
+    _write_lexicons(out_dir / LEXICON_FOLDER, {lang for langs in languages.values() for lang in langs})
 
 
 def _ud_sentence(sent: _Sent, lang: str, index: int) -> list[dict[str, Any]]:
@@ -955,3 +1079,15 @@ def _write_corpus(folder: Path, world: _World, seed: int, n: int, languages: lis
         tmp = folder / f"{lang}.txt.tmp"
         tmp.write_text("".join(_text([s], lang) + "\n" for s in sents), encoding="utf-8")
         os.replace(tmp, folder / f"{lang}.txt")
+
+
+def _write_lexicons(folder: Path, languages: set[str]) -> None:
+    """Every vocabulary word of the world (punctuation left out) in one language and its form in another: the
+    exact translations, since the languages substitute word for word (`lexicons.demo_pairs`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    words = sorted({t.text for t in _WORDS.values()} - _PUNCTUATION)
+    for source, target in sorted(demo_pairs(languages)):
+        forms, translations = _lexicon(source), _lexicon(target)
+        tmp = folder / (file_name(source, target) + ".tmp")
+        tmp.write_text(render({forms[w]: (translations[w],) for w in words}), encoding="utf-8")
+        os.replace(tmp, folder / file_name(source, target))

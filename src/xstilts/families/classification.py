@@ -36,7 +36,7 @@ class ClassificationHead(Head):
 
 
 class Classification(Family):
-    """One text (`text_a`) and a label index; scored by accuracy."""
+    """One text (`text_a`) and a label index; scored by accuracy (and the F1 of the last label, `f1` targets)."""
 
     name = "classification"
 
@@ -53,10 +53,17 @@ class Classification(Family):
         return ClassificationHead(hidden, num_labels, dropout)
 
     def score(self, predictions: list[Any], golds: list[Any], scoring: Scoring, language: str) -> dict[str, float]:
-        return {"accuracy": metrics.accuracy(predictions, golds)}
+        """Accuracy; with the metric "f1" also the F1 of the last label (toxic)."""
+        scores = {"accuracy": metrics.accuracy(predictions, golds)}
+        if scoring.metric == "f1":
+            scores["f1"] = metrics.positive_f1(predictions, golds, positive=len(scoring.labels) - 1)
+        return scores
 
     def example_scores(self, predictions: list[Any], golds: list[Any], scoring: Scoring,
-                       language: str) -> list[float]:
+                       language: str) -> list[float] | None:
+        """Each example's accuracy; None for F1 (corpus-level)."""
+        if scoring.metric == "f1":
+            return None
         return [100.0 * (p == g) for p, g in zip(predictions, golds, strict=True)]
 
     def show(self, value: Any, scoring: Scoring) -> str:

@@ -1,6 +1,7 @@
-"""Retrieval (Tatoeba, BUCC): no head and no training; sentence vectors pooled from one layer of the
-encoder (`retrieval.embed`), then a search: each sentence's nearest translation (`nearest`: accuracy) or
-bitext mining with a ratio margin and a threshold chosen on the dev pairs (`mining`: F1)."""
+"""Retrieval (Tatoeba, BUCC, Mewsli-X, LAReQA): no head and no training; sentence vectors pooled from one layer
+of the encoder (`retrieval.embed`), then a search: each sentence's nearest translation (`nearest`: accuracy),
+bitext mining with a ratio margin and a threshold chosen on the dev pairs (`mining`: F1), or each query's
+candidates ranked in one pool of every language's candidates (`pool`: mAP@20)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from xstilts.families import Family
 ScoreRow = dict[str, Any]
 PredictionRow = dict[str, Any]
 Vectors = Callable[[list[str]], np.ndarray]
+POOL_K = 20  # XTREME-R's mAP@20 (LAReQA's `mean_avg_prec_at_k(k=20)`, Mewsli-X's TOP_K)
 
 
 class Retrieval(Family):
@@ -67,4 +69,35 @@ class Retrieval(Family):
                              "score": None} for (s, _), pair in zip(sorted(candidates), mined, strict=True)]
             predictions += [{"split": split, "id": str(s), "prediction": "", "gold": str(t), "score": None}
                             for s, t in sorted(bitext.gold) if s not in found]
+        return rows, predictions
+
+    def pool(self, tables: dict[str, dict[str, pd.DataFrame]], vectors: Vectors
+             ) -> tuple[list[ScoreRow], list[PredictionRow]]:
+        """Per language and split (language -> split -> table), the mAP@20 of its queries, each ranked against
+        the candidates of every language's table of that split (one pool: LAReQA's answers in every language,
+        Mewsli-X's entities). Score rows and prediction rows carry their `language`; a prediction is the ids of
+        the top 20 candidates, its score the query's AP@20 (0-100)."""
+        rows, predictions = [], []
+        for split in dict.fromkeys(s for by_split in tables.values() for s in by_split):
+            frames = [by_split[split] for by_split in tables.values() if split in by_split]
+            candidates = pd.concat([df[df["candidate"].notna()] for df in frames], ignore_index=True)
+            pool = vectors(candidates["candidate"].tolist())
+            holders: dict[str, set[int]] = {}
+            for i, keys in enumerate(candidates["keys"]):
+                for key in keys:
+                    holders.setdefault(str(key), set()).add(i)
+            for lang, by_split in tables.items():
+                queries = by_split[split][by_split[split]["query"].notna()] if split in by_split else None
+                if queries is None or queries.empty:
+                    continue
+                ranked = retrieval.top_k(vectors(queries["query"].tolist()), pool, POOL_K)
+                scores = [100 * retrieval.average_precision_at_k(holders.get(str(keys[0]), set()), list(found), POOL_K)
+                          for keys, found in zip(queries["keys"], ranked, strict=True)]
+                rows.append({"language": lang, "split": split, "metric": "map20", "value": float(np.mean(scores)),
+                             "n_examples": len(queries)})
+                predictions += [{"language": lang, "split": split, "id": str(qid),
+                                 "prediction": json.dumps([str(candidates["id"][j]) for j in found]),
+                                 "gold": str(keys[0]), "score": score}
+                                for qid, keys, found, score in zip(queries["id"], queries["keys"], ranked, scores,
+                                                                   strict=True)]
         return rows, predictions
