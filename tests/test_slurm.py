@@ -487,10 +487,12 @@ def test_fsdp_job_of_two_tasks_is_signalled_and_resumes(grid: Workdir) -> None:
         facts = json.loads(pd.read_parquet(model / "manifest.parquet")["run_facts"].iat[0])
         assert (facts["parallel"], facts["processes"]) == ("fsdp", 2)
         assert run.scores("sst2", "pawsx")["value"].between(0, 100).all()
-        # the same training uninterrupted, two processes on this machine (no SLURM): the same weights
+        # the same training uninterrupted, two processes on this machine (no SLURM: one torchrun starting both,
+        # ranks 0 and 1 as the two tasks were): the same weights
         shutil.rmtree(reference / "results" / "checkpoints" / "target" / "sst2" / "pawsx", ignore_errors=True)
         local = {**os.environ, "OMP_NUM_THREADS": "2"}  # the job's threads (its shell's OMP_NUM_THREADS)
         config["results"] = str(reference / "results")
+        config["resources"]["train_target"]["tasks"]["pawsx"] = {**FSDP_RESOURCES, "tasks_per_node": 1}
         (reference / "config.yaml").write_text(yaml.safe_dump(config))
         done = subprocess.run([BIN / "xstilts", "train", "target", "sst2", "pawsx", "--configfile",
                                reference / "config.yaml"], cwd=reference, env=local, capture_output=True, text=True,
