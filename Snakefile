@@ -1,7 +1,7 @@
 # xstilts: the X-STILTs grid as a Snakemake workflow. See README.md.
 from snakemake.utils import min_version
 
-from xstilts.config import resolve_config
+from xstilts.config import load_config
 
 min_version("9.0")
 
@@ -9,10 +9,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# Checked against the schema (workflow/schemas/config.schema.yaml, its settings and task names filled from the
-# package) and the catalogue, a refusal in a few lines naming the key or value and its file; path
-# placeholders expanded.
-config.update(resolve_config(config, files=["config.yaml", *workflow.overwrite_configfiles]))
+# Merged again by xstilts (Snakemake keeps a null under a mapping laid over it: `alignment: {}` over config.yaml's
+# `alignment: null` would stay null), checked against the schema (workflow/schemas/config.schema.yaml, its
+# settings and task names filled from the package) and the catalogue, a refusal in a few lines naming the key
+# or value and its file; path placeholders expanded.
+config.update(load_config(["config.yaml", *workflow.overwrite_configfiles],
+                          overrides=dict(workflow.config_settings.config)))  # --config
 
 
 include: "workflow/rules/common.smk"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field, fields
@@ -332,3 +333,15 @@ def test_snakemake_refuses_a_misspelt_key_in_a_few_lines(tmp_path: Path) -> None
     assert f"config: unknown key `trainig` (in {bad})" in output and "did you mean `training`?" in output
     assert len(output.splitlines()) <= 12, output
     assert "Job stats" not in run.stdout
+
+
+def test_an_empty_mapping_over_null_sets_the_defaults_where_snakemake_would_keep_null(tmp_path: Path) -> None:
+    snakemake = {"alignment": None}
+    update_config(snakemake, {"alignment": {}})
+    assert snakemake == {"alignment": None} and merge({"alignment": None}, {"alignment": {}}) == {"alignment": {}}
+    probes = overlay(tmp_path, f"results: {tmp_path / 'out'}\nrows: [none, mnli]\ntargets: [tatoeba]\n"
+                               "alignment: {}\n")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config.yaml", str(probes)],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert re.search(r"^align\s+2$", run.stdout, re.M), run.stdout[-2000:]  # one probe job per row

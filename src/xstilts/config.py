@@ -1,6 +1,7 @@
 """The config, loaded one way by every entry point (the Snakefile, `xstilts status`, `xstilts submit`, Python).
 
-`load_config` merges YAML files as Snakemake merges `--configfile`s; `resolve_config` checks the result against
+`load_config` merges YAML files as Snakemake merges `--configfile`s, except that a mapping laid over a null
+replaces it (Snakemake keeps the null; the Snakefile merges with this one); `resolve_config` checks the result against
 `workflow/schemas/config.schema.yaml` (its settings `$defs` filled from the dataclasses of `xstilts.settings`)
 and the task catalogue, then expands the path placeholders `{results}` and `{demo}`. A refusal is a
 `ConfigError` of a few lines: the key or value, where it is, what is allowed, and a known name close to it.
