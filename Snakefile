@@ -1,4 +1,6 @@
 # xstilts: the X-STILTs grid as a Snakemake workflow. See README.md.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 from xstilts.config import load_config
@@ -9,12 +11,13 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# Merged again by xstilts (Snakemake keeps a null under a mapping laid over it: `alignment: {}` over config.yaml's
-# `alignment: null` would stay null), checked against the schema (workflow/schemas/config.schema.yaml, its
-# settings and task names filled from the package) and the catalogue, a refusal in a few lines naming the key
-# or value and its file; path placeholders expanded.
-config.update(load_config(["config.yaml", *workflow.overwrite_configfiles],
-                          overrides=dict(workflow.config_settings.config)))  # --config
+# Merged by xstilts from the files Snakemake read (config.yaml where it exists: Snakemake skips it when it is
+# missing and --configfile is given, as under --directory; then the --configfile files; then --config), since
+# Snakemake keeps a null under an empty mapping laid over it (`alignment: {}` over config.yaml's null); checked
+# against the schema (workflow/schemas/config.schema.yaml, its settings and task names filled from the package)
+# and the catalogue, a refusal in a few lines naming the key or value and its file; path placeholders expanded.
+config.update(load_config([*[f for f in ["config.yaml"] if Path(f).exists()], *workflow.overwrite_configfiles],
+                          overrides=dict(workflow.config_settings.config)))
 
 
 include: "workflow/rules/common.smk"
