@@ -143,3 +143,7 @@ def test_robustness_claims() -> None:
     partial["sst2"] = {"xnli/code_switch": np.nan, "xnli/char_noise": 12.0}
     found = robustness_claims(_robust(partial, languages[languages["class"] > 2]), transfer.drop("multitask"))
     assert found["verdict"].tolist() == [UNMEASURABLE, ABSENT, UNMEASURABLE]
+    # an XTREME-R grid ranks its single-task rows by the XTREME-R score
+    xtreme_r = robustness_claims(_robust(table, languages), transfer.rename(columns={"xtreme": "xtreme-r"}))
+    assert xtreme_r["verdict"].tolist() == [HOLDS, HOLDS, HOLDS]
+    assert "with the best xtreme-r score" in xtreme_r["rule"].iat[1]

@@ -126,6 +126,4 @@ def continue_head(model: TransferModel, path: Path, name: str) -> None:
     heads = json.loads((path / "heads.json").read_text())
     if len(heads) != 1 or next(iter(heads.values()))["family"] != model.heads[name].family:
         raise ValueError(f"{path}: expected one {model.heads[name].family} head to continue, found {heads}")
-    prefix = f"{next(iter(heads))}."
-    state = load_file(str(path / "heads.safetensors"))
-    model.heads[name].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    model.heads[name].load_state_dict(part(load_file(str(path / "heads.safetensors")), f"{next(iter(heads))}."))

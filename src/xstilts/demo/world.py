@@ -889,6 +889,8 @@ def _copa_row(changed: bool) -> Callable[[_Choice, str, int], dict[str, Any]]:
 def _masakhaner_row(s: _Sent, lang: str, i: int) -> dict[str, Any]:
     tags = [_DATE if t.upos == "NUM" and len(t.text) == 4 else _NER_INDEX[t.ner] for t in s.toks]
     return {"id": str(i), "tokens": _forms(s, lang), "ner_tags": tags}
+
+
 _KINDS: dict[str, _Kind] = {
     "anli": _Kind("anli", lambda w, r, n, s: _nli(w, r, n, hard=True),
                   _pair_row("premise", "hypothesis", uid=lambda ex, lang, i: ex.uid,

@@ -81,7 +81,7 @@ class Retrieval(Family):
         for split in dict.fromkeys(s for by_split in tables.values() for s in by_split):
             frames = [by_split[split] for by_split in tables.values() if split in by_split]
             candidates = pd.concat([df[df["candidate"].notna()] for df in frames], ignore_index=True)
-            pool = vectors(candidates["candidate"].tolist())
+            pool, ids = vectors(candidates["candidate"].tolist()), candidates["id"].astype(str).tolist()
             holders: dict[str, set[int]] = {}
             for i, keys in enumerate(candidates["keys"]):
                 for key in keys:
@@ -96,7 +96,7 @@ class Retrieval(Family):
                 rows.append({"language": lang, "split": split, "metric": "map20", "value": float(np.mean(scores)),
                              "n_examples": len(queries)})
                 predictions += [{"language": lang, "split": split, "id": str(qid),
-                                 "prediction": json.dumps([str(candidates["id"][j]) for j in found]),
+                                 "prediction": json.dumps([ids[j] for j in found]),
                                  "gold": str(keys[0]), "score": score}
                                 for qid, keys, found, score in zip(queries["id"], queries["keys"], ranked, scores,
                                                                    strict=True)]
