@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import XLMRobertaConfig, XLMRobertaModel
+from gpu import Tokenizer, encoder  # benchmarks/gpu.py: the same random-weight architectures
 
 from xstilts import training
 from xstilts.architectures import ARCHITECTURES
@@ -31,17 +31,8 @@ FAMILY = family("pair_classification")
 CPU = torch.device("cpu")
 
 
-class Tokenizer:
-    pad_token_id = 1
-
-
 def model(name: str) -> TransferModel:
-    a = ARCHITECTURES[name]
-    config = XLMRobertaConfig(vocab_size=a.vocab, hidden_size=a.hidden, num_hidden_layers=a.layers,
-                              num_attention_heads=a.heads, intermediate_size=a.intermediate,
-                              max_position_embeddings=a.positions, type_vocab_size=1, pad_token_id=1)
-    torch.manual_seed(0)
-    return build_model(XLMRobertaModel(config), {"t": {"family": FAMILY.name, "num_labels": 3}})
+    return build_model(encoder(name, "sdpa"), {"t": {"family": FAMILY.name, "num_labels": 3}})
 
 
 def peak_gb() -> float:

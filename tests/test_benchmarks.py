@@ -59,6 +59,7 @@ def test_gpu_benchmark_trains_and_evaluates(gpu: ModuleType, attention: str) -> 
     assert gpu.evaluation("tiny", attention, n=64) > 0
 
 
-def test_gpu_benchmark_trains_sharded_with_offload(gpu: ModuleType) -> None:
+def test_gpu_benchmark_trains_sharded_on_one_process(gpu: ModuleType) -> None:
+    """The XL measurement's path: FSDP on a process group of one (CPU offload takes effect on CUDA only)."""
     result = gpu.training("tiny", "qa", packing.VARLEN, Execution(parallel="fsdp", cpu_offload=True), steps=2)
     assert result["tokens_per_s"] > 0

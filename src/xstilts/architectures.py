@@ -72,11 +72,6 @@ class Architecture:
             squares += n * n
         return 2.0 * weights * tokens + 4.0 * self.layers * self.hidden * squares
 
-    def forward_flops_typical(self, sequences: float, length: float, mlm: bool = False) -> float:
-        """`forward_flops` of `sequences` sequences of `length` tokens each (typical sizes, before any data)."""
-        weights = self.matmul_params + (self.mlm_head_params if mlm else 0)
-        return sequences * (2.0 * weights * length + 4.0 * self.layers * self.hidden * length * length)
-
 
 # The XLM-R family (Conneau et al. 2020; Goyal et al. 2021), as their hub configs give them.
 _BASE = Architecture(layers=12, hidden=768, heads=12, intermediate=3072, vocab=250002)

@@ -357,7 +357,8 @@ def _lexicon_pairs(config: Mapping[str, Any], folder: Path) -> tuple[set[tuple[s
     if config.get("demo") and folder == Layout(Path(config["results"])).demo_lexicons:
         languages = {lang for t in _grid_targets(config) for lang in _grid_languages(config, t)}
         return demo_pairs(languages), "the demo's world writes every pair of its languages"
-    return pairs_in(folder), f"the folder has {len(pairs_in(folder))} pair(s)"
+    pairs = pairs_in(folder)
+    return pairs, f"the folder has {len(pairs)} pair(s)"
 
 
 def check_robustness(config: Mapping[str, Any]) -> None:

@@ -23,6 +23,10 @@ class Device:
     memory_gb: float
     names: tuple[str, ...]  # lower-case words that torch.cuda.get_device_name holds, all of them
 
+    def peak(self, threads: int = 1) -> float:
+        """The peak FLOP/s of one device (the CPU: of `threads` threads)."""
+        return self.peak_flops * (threads if self.name == CPU else 1)
+
 
 DEVICES: dict[str, Device] = {d.name: d for d in (
     # more specific patterns first: `device_for` takes the first whose words all occur
@@ -48,7 +52,7 @@ def peak_flops(name: str, threads: int = 1) -> float | None:
     device = device_for(name)
     if device is None:
         return None
-    return device.peak_flops * (threads if device.name == CPU else 1)
+    return device.peak(threads)
 
 
 def mfu(flops: float, seconds: float, peak: float | None) -> float:

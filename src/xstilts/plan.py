@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from xstilts.architectures import TRAINING_PASSES, Architecture, architecture
 from xstilts.catalogue import DATASETS, TARGETS, Typical
 from xstilts.conditions import CLEAN, CLEAN_SAMPLE
-from xstilts.devices import CPU, DEVICES, Device, device_for, peak_flops
+from xstilts.devices import DEVICES, Device, device_for, peak_flops
 from xstilts.grid import Grid
 from xstilts.jobs import tokenised_cache
 from xstilts.layout import MANIFEST_FILE, TRAINING_LOG_FILE
@@ -274,8 +274,7 @@ class Rate:
 def configured_rate(grid: Grid, size: JobSize) -> Rate:
     settings = grid.plan_settings
     device = DEVICES[settings.device]
-    peak = device.peak_flops * (size.cpus_per_gpu if device.name == CPU else 1)
-    return Rate(settings.mfu * peak, settings.overhead_s, "configured")
+    return Rate(settings.mfu * device.peak(size.cpus_per_gpu), settings.overhead_s, "configured")
 
 
 def measured(grid: Grid, spec: TrainSpec | EvaluateSpec, work: Work) -> tuple[float, float | None] | None:
@@ -406,14 +405,16 @@ def plan(grid: Grid, calibrate_from: Sequence[tuple[str, ...]] | None = None) ->
             now = then = evaluation_memory(arch)
         finished = measured(grid, spec, work)
         recompute = RECOMPUTE if checkpointing else 1.0
+        computed = recompute * (work.flops - work.dev_flops) + work.dev_flops  # dev evaluations: no recompute
         if finished and (calibrate_from is None or spec.key in calibrate_from):
-            observations[_rule(spec)].append((_task(spec), work.flops * recompute, finished[0], size.processes,
-                                              finished[1]))
+            # a log's rate counts model FLOPs: with checkpointing the device computed `recompute` times them
+            observations[_rule(spec)].append((_task(spec), computed, finished[0], size.processes,
+                                              finished[1] and finished[1] * recompute))
         records.append({
             "rule": _rule(spec), "job": " ".join(spec.key[1:]), "key": spec.key, "task": _task(spec),
             "params": arch.params,
             "architecture_from": arch_from, "tokens": work.tokens, "tokens_from": work.tokens_from,
-            "flops": work.flops, "recompute": recompute,
+            "flops": work.flops, "recompute": recompute, "computed_flops": computed,
             "parallel": execution.parallel if execution else "single", "processes": size.processes,
             "gpus": size.gpus, "nodes": size.nodes, "gpu_gb": now.device / 1e9,
             "host_gb_per_node": now.host * size.processes / size.nodes / 1e9, "shards_needed": shards,
@@ -428,12 +429,11 @@ def plan(grid: Grid, calibrate_from: Sequence[tuple[str, ...]] | None = None) ->
     for record in records:
         rate = rates.get((record["rule"], record["task"]), rates[record["rule"], None])
         size, fit = record.pop("_sizes")
-        work_s = record["recompute"] * record["flops"] / rate.flops_per_s
+        work_s = record["computed_flops"] / rate.flops_per_s
         fit_hours = (rate.overhead_s + work_s / fit.processes) / 3600
-        peak = device.peak_flops * (size.cpus_per_gpu if device.name == CPU else 1)
-        record.update(mfu=rate.flops_per_s / peak, rate_from=rate.source, overhead_s=rate.overhead_s,
-                      hours=(rate.overhead_s + work_s / size.processes) / 3600, fit_hours=fit_hours,
-                      gpu_hours=fit_hours * max(1, fit.gpus))
+        record.update(mfu=rate.flops_per_s / device.peak(size.cpus_per_gpu), rate_from=rate.source,
+                      overhead_s=rate.overhead_s, hours=(rate.overhead_s + work_s / size.processes) / 3600,
+                      fit_hours=fit_hours, gpu_hours=fit_hours * max(1, fit.gpus))
     frame = pd.DataFrame.from_records(records)
     frame.attrs.update(model=str(grid.config["model"]), device=device.name)
     return frame

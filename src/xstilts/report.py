@@ -73,6 +73,7 @@ from xstilts.aggregate import (
     notes_markdown,
     transfer_intervals,
     transfer_note,
+    write_formats,
     write_tables,
 )
 from xstilts.alignment import MEASURES, Probes, compute_probes, write_probes
@@ -106,7 +107,7 @@ from xstilts.robustness import (
     signed_text,
     write_robustness,
 )
-from xstilts.shift import rank_notes, shift_table, shifted_targets, write_shift
+from xstilts.shift import rank_notes, shift_table, shifted_targets
 from xstilts.significance import Values, target_values
 from xstilts.status import STATES, counts, grid_status, problem_lines, status_matrix, summary_line
 
@@ -857,8 +858,8 @@ def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd
     sections = []
     if shift is not None:
         shift_notes = [SHIFT_NOTE, *rank_notes(shift, MULTITASK_ROW)]
-        paths += write_shift(shift, folder, shift_notes)
         shown = _as_text(shift.set_index(["target", "row"]), signed=[c for c in shift.columns if "delta" in c])
+        paths += write_formats(shift.set_index(["target", "row"]), folder / "shift", shown=shown, notes=shift_notes)
         sections.append(_Section("shift", "Under shift: domain and resources",
                                  (_Block(table=shown, notes=tuple(shift_notes)),), ("shift",), ()))
     if robust is not None:

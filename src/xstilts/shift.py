@@ -17,7 +17,6 @@ Missing cells are NaN.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,16 +107,3 @@ def rank_notes(table: pd.DataFrame, row: str) -> list[str]:
         kept = "keeps its rank" if before == after else f"moves from rank {before} to {after}"
         notes.append(f"{target}: {row} {kept} ({before} in domain, {after} under shift).")
     return notes
-
-
-def write_shift(table: pd.DataFrame, out_dir: Path, notes: Sequence[str]) -> list[Path]:
-    """tables/shift.{parquet,csv,md}: the table, then the notes."""
-    from xstilts.aggregate import notes_markdown
-    from xstilts.results_io import write_parquet, write_text
-
-    paths = [out_dir / f"shift.{ext}" for ext in ("parquet", "csv", "md")]
-    write_parquet(table, paths[0])
-    write_text(table.to_csv(index=False), paths[1])
-    shown = table.astype(object).where(table.notna(), None)
-    write_text(shown.to_markdown(index=False, floatfmt=".1f", missingval="–") + "\n" + notes_markdown(notes), paths[2])
-    return paths

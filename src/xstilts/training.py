@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
-from xstilts import devices, packing
+from xstilts import devices, packing, runtime
 from xstilts.architectures import TRAINING_PASSES, Architecture
 from xstilts.errors import Preempted, TrainingError
 from xstilts.evaluation import autocast, score_table
@@ -341,8 +341,7 @@ class Throughput:
 
     def __init__(self, model: TransferModel, device: torch.device) -> None:
         self.arch = Architecture.from_config(model.encoder.config.to_dict())
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else devices.CPU
-        self.peak = devices.peak_flops(name, torch.get_num_threads())
+        self.peak = devices.peak_flops(runtime.device_name(device), torch.get_num_threads())
         self.tokens, self.flops, self.seconds = 0, 0.0, 0.0
 
     def add(self, attention_mask: torch.Tensor, mlm: bool) -> None:

@@ -76,19 +76,21 @@ def preload() -> None:
 
 
 def serve(path: Path, idle: float = IDLE_S) -> None:
-    """Accept jobs on the socket `path` until a `shutdown` message or `idle` seconds without a job. Single
-    threaded (it forks): each job runs in a child of a runner process that waits for it and reports."""
+    """Accept jobs on the socket `path` until a `shutdown` message or `idle` seconds without a running or new
+    job. Single threaded (it forks): each job runs in a child of a runner process that waits for it and reports."""
     preload()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(64)
     server.settimeout(1.0)  # wake up to reap finished runners (their CPU time then counts as ours)
-    last = time.monotonic()
+    last, running = time.monotonic(), set()
     try:
-        while time.monotonic() - last < idle:
+        while running or time.monotonic() - last < idle:
             with contextlib.suppress(ChildProcessError):
-                while os.waitpid(-1, os.WNOHANG)[0]:
-                    pass
+                while pid := os.waitpid(-1, os.WNOHANG)[0]:
+                    running.discard(pid)
+            if running:  # a job longer than `idle` keeps the process for the jobs after it
+                last = time.monotonic()
             try:
                 conn, _ = server.accept()
             except TimeoutError:
@@ -103,9 +105,10 @@ def serve(path: Path, idle: float = IDLE_S) -> None:
                     if request is not None:
                         break
                     continue
-                if os.fork() == 0:
+                if (runner := os.fork()) == 0:
                     server.close()
                     _runner(conn, request, fds)
+                running.add(runner)
                 for fd in fds:
                     os.close(fd)
     finally:

@@ -14,8 +14,8 @@ rule aggregate:
         **GRID.aggregate().outputs,
     params:
         spec=spec_digest("aggregate"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     conda:
         "../../envs/xstilts.yaml"
     log:

@@ -9,8 +9,8 @@ rule align:
         L.alignment("{row}", "{seed}"),
     params:
         spec=spec_digest("align"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     threads: job_threads("align")
     resources:
         **job_resources("align"),

@@ -29,6 +29,12 @@ _CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_metho
 XSTILTS = "python -m xstilts" if _CONDA else shlex.join([sys.executable, "-m", "xstilts"])
 
 
+def untracked(value):
+    """A rule's param that is no rerun trigger (Snakemake leaves params computed from `input` out of it): the
+    interpreter and the config's path say how a job runs, not what it computes (its spec digest says that)."""
+    return lambda wildcards, input: value
+
+
 def alternatives(names):
     """A wildcard pattern matching exactly these names (all checked against the catalogue)."""
     return "|".join(sorted(names, key=len, reverse=True)) or "(?!)"
@@ -90,9 +96,10 @@ RESIDENT = {}
 
 def start_warm():
     """A local run's jobs start warm (`xstilts.warm`): forked from one process that has imported torch and
-    transformers once. Never on a cluster (each job its own process on its own node); `warm_start: false`
-    in the config turns it off."""
-    if not (config.get("warm_start", True) and workflow.local_exec and workflow.is_main_process):
+    transformers once. Never on a cluster (each job its own process on its own node) nor with --sdm conda or
+    apptainer (a job runs in its rule's environment); `warm_start: false` in the config turns it off."""
+    local = workflow.local_exec and workflow.is_main_process and not workflow.deployment_settings.deployment_method
+    if not (config.get("warm_start", True) and local):
         return
     resident = warm.start(L.log("warm_start"))
     if resident is not None:

@@ -12,8 +12,8 @@ rule demo_data:
         directory(GRID.demo_data().out),
     params:
         spec=spec_digest("demo_data"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     conda:
         "../../envs/xstilts.yaml"
     log:
@@ -29,8 +29,8 @@ rule prepare_dataset:
         L.train_data("{dataset}") / META_FILE,
     params:
         spec=spec_digest("prepare_dataset"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     conda:
         "../../envs/xstilts.yaml"
     log:
@@ -46,8 +46,8 @@ rule prepare_target:
         L.eval_data("{target}") / META_FILE,
     params:
         spec=spec_digest("prepare_target"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     conda:
         "../../envs/xstilts.yaml"
     log:

@@ -15,8 +15,8 @@ rule train_intermediate:
         directory(L.encoder("{row}", "{seed}")),
     params:
         spec=spec_digest("train_intermediate"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     threads: job_threads("train_intermediate")
     resources:
         **job_resources("train_intermediate"),
@@ -36,8 +36,8 @@ rule init_untrained:
         directory(L.encoder(UNTRAINED_ROW, "{seed}")),
     params:
         spec=spec_digest("init_untrained"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     conda:
         "../../envs/xstilts.yaml"
     log:

@@ -11,8 +11,8 @@ if GRID.demo:
             directory(GRID.demo_pretrain().out),
         params:
             spec=spec_digest("demo_pretrain"),
-            xstilts=XSTILTS,
-            config=CONFIG,
+            xstilts=untracked(XSTILTS),
+            config=untracked(CONFIG),
         conda:
             "../../envs/xstilts.yaml"
         log:
@@ -30,8 +30,8 @@ elif GRID.base_model == L.base_model:
             directory(GRID.fetch_model().out),
         params:
             spec=spec_digest("fetch_model"),
-            xstilts=XSTILTS,
-            config=CONFIG,
+            xstilts=untracked(XSTILTS),
+            config=untracked(CONFIG),
         conda:
             "../../envs/xstilts.yaml"
         log:

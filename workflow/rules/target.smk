@@ -9,8 +9,8 @@ rule train_target:
         directory(L.target_model("{row}", "{trainset}", "{seed}")),
     params:
         spec=spec_digest("train_target"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     threads: job_threads("train_target")
     resources:
         **job_resources("train_target"),
@@ -31,8 +31,8 @@ rule evaluate:
         predictions=L.predictions("{row}", "{target}", "{seed}"),
     params:
         spec=spec_digest("evaluate"),
-        xstilts=XSTILTS,
-        config=CONFIG,
+        xstilts=untracked(XSTILTS),
+        config=untracked(CONFIG),
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
