@@ -97,3 +97,5 @@ def test_the_attack_flips_a_tiny_trained_classifier(tiny_encoder: Path, tmp_path
     assert 1 < metrics["forward_passes"] <= 20
     flipped = [r for r, gold in zip(found, df["label"], strict=True) if r.queries and r.prediction != gold]
     assert flipped and all(1 <= len(r.edits) <= 2 for r in flipped)
+    # each flip is real: the model itself, run on the edited texts, predicts what the attack recorded
+    assert probabilities([r.texts for r in flipped]).argmax(axis=1).tolist() == [r.prediction for r in flipped]

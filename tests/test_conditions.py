@@ -155,7 +155,8 @@ def test_switch_languages_default_to_english_and_from_english_to_the_others() ->
 def test_the_sample_is_seeded_in_table_order_and_whole_at_one() -> None:
     picked = sample_rows(100, 0.25, 0, "de", "test")
     assert len(picked) == 25 and picked == sorted(picked) == sample_rows(100, 0.25, 0, "de", "test")
-    assert picked != sample_rows(100, 0.25, 0, "fr", "test") != sample_rows(100, 0.25, 1, "de", "test")
+    assert picked != sample_rows(100, 0.25, 0, "fr", "test")  # another language
+    assert picked != sample_rows(100, 0.25, 1, "de", "test")  # another seed
     assert sample_rows(7, 1.0, 0, "de", "test") == list(range(7)) and len(sample_rows(3, 0.01, 0, "de", "x")) == 1
 
 

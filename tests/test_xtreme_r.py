@@ -83,6 +83,13 @@ def _mock() -> dict[str, dict[str, float]]:
 def test_xtreme_r_groups_as_evaluate_py_computes_them_on_mock_files() -> None:
     per_task = {t: float(np.mean(list(v.values()))) for t, v in _mock().items()}
     assert XTREME_R.scores(per_task) == pytest.approx(EVALUATE_PY)
+    # and the transfer table's group columns of the same per-language scores
+    from xstilts.aggregate import transfer_table
+    scores = pd.DataFrame([{"intermediate": "none", "target": t, "seed": 1, "language": lang,
+                            "split": TARGETS[t].report_split, "metric": TARGETS[t].metric, "value": v}
+                           for t, by_lang in _mock().items() for lang, v in by_lang.items()])
+    table = transfer_table(scores, ["none"], list(_mock()), XTREME_R)
+    assert {g: table.loc["none", g] for g in EVALUATE_PY} == pytest.approx(EVALUATE_PY)
 
 
 # ------------------------------------------------------------------------------------------ mAP@20

@@ -117,12 +117,10 @@ def _per_seed(scores: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
 def _summaries(table: pd.DataFrame, targets: Sequence[str], bench: Benchmark) -> pd.DataFrame:
     """Append the benchmark's group columns (groups with a target in `targets`) and its score."""
     table = table.copy()
-    for group, members in bench.groups.items():
-        present = [t for t in members if t in targets]
-        if present:
-            table[group] = table[present].mean(axis=1, skipna=False)
-    scored = [t for t in targets if t in bench.scored]
-    table[bench.name] = table[scored].mean(axis=1, skipna=False) if scored else np.nan
+    for column, members in bench.columns(targets).items():
+        table[column] = table[members].mean(axis=1, skipna=False)
+    if bench.name not in table:  # no scored target in the grid
+        table[bench.name] = np.nan
     return table
 
 
@@ -209,12 +207,8 @@ def transfer_intervals(values: Mapping[str, dict[str, Values]], rows: Sequence[s
     for row in (r for r in rows if r != BASELINE_ROW):
         per_target = {t: seed_means(values.get(t, {}), seeds, lambda v, s, row=row: baseline_delta(v, row, s))
                       for t in targets}
-        columns = dict(per_target)
-        for group, members in bench.groups.items():  # as `_summaries`
-            if present := [t for t in members if t in targets]:
-                columns[group] = average([per_target[t] for t in present])
-        if scored := [t for t in targets if t in bench.scored]:
-            columns[bench.name] = average([per_target[t] for t in scored])
+        columns = {**per_target, **{column: average([per_target[t] for t in members])
+                                    for column, members in bench.columns(targets).items()}}
         for column, per_seed in columns.items():
             delta, low, high = interval(per_seed, settings.seed, settings.level)
             records.append({"intermediate": row, "column": column, "delta": delta, "low": low, "high": high,

@@ -15,7 +15,7 @@ XTREME-R score is the mean over the other nine tasks. XCOPA is in two groups (`c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from xstilts.catalogue import TARGETS
@@ -42,18 +42,20 @@ class Benchmark:
         """The targets its score averages."""
         return tuple(t for t in self.targets if t not in self.apart)
 
+    def columns(self, targets: Sequence[str]) -> dict[str, list[str]]:
+        """The summary columns a grid of `targets` has and the targets each averages: every group with one of
+        them, and the benchmark score (under its name) over its scored ones; a column of only some of its
+        targets is partial (the tables mark it)."""
+        out = {group: [t for t in members if t in targets] for group, members in self.groups.items()}
+        out[self.name] = [t for t in self.scored if t in targets]
+        return {column: members for column, members in out.items() if members}
+
     def scores(self, task_scores: Mapping[str, float]) -> dict[str, float]:
         """evaluate.py's overall scores from the tasks' scores (`avg_metric`, missing or NaN: not available):
-        each group whose tasks all have one, and the benchmark score (under its name) when every scored task
-        has one."""
+        the columns (`columns`) whose tasks all have one, each the mean of its tasks."""
         available = {t: v for t, v in task_scores.items() if v == v}  # NaN != NaN
-        out = {}
-        if all(t in available for t in self.scored):
-            out[self.name] = sum(available[t] for t in self.scored) / len(self.scored)
-        for group, members in self.groups.items():
-            if all(t in available for t in members):
-                out[group] = sum(available[t] for t in members) / len(members)
-        return out
+        return {column: sum(available[t] for t in members) / len(members)
+                for column, members in self.columns(self.targets).items() if all(t in available for t in members)}
 
 
 def _langs(text: str) -> tuple[str, ...]:
@@ -102,8 +104,3 @@ def target_languages(target: str, bench: Benchmark) -> tuple[str, ...]:
     """The languages a target is evaluated on by default: the benchmark's list, else all of the catalogue's
     (LAReQA: the XQuAD-R languages, evaluate.py lists none; targets of another benchmark or of none)."""
     return bench.languages.get(target) or TARGETS[target].languages
-
-
-def groups_of(target: str, bench: Benchmark) -> list[str]:
-    """The benchmark's groups a target belongs to."""
-    return [g for g, members in bench.groups.items() if target in members]

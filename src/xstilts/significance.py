@@ -49,13 +49,14 @@ def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], resamples: int = 1000, seed: int = 0,
                      level: float = 0.95) -> Interval:
-    """mean(a) - mean(b) over aligned per-example scores, with its paired-bootstrap interval."""
+    """mean(a) - mean(b) over aligned per-example scores, with its paired-bootstrap interval: one stratum and one
+    seed of what the tables compute (`resample_weights`, `values`, `combine_seeds`)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or not len(a):
         raise ValueError(f"paired scores must be two aligned non-empty vectors, got {a.shape} and {b.shape}")
     weights = resample_weights(len(a), resamples, np.random.default_rng(seed))
-    draws = weights @ (a - b) / len(a)
-    return (float((a - b).mean()), *percentile_interval(draws, level))
+    point, draws = values((a - b)[:, None], "mean", weights)  # the mean is linear: the delta's draws directly
+    return combine_seeds([point], draws, level=level)
 
 
 def value(statistic: Statistic, sums: np.ndarray, n: float | np.ndarray) -> np.ndarray:
