@@ -3,6 +3,7 @@ mAP@20, the paired bootstrap, the two-stage XCOPA plan, the shift table and its 
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -288,3 +289,29 @@ def test_shift_table_and_claims_by_hand() -> None:
     worse.loc[(worse["target"] == "masakhaner") & (worse["row"] == "mnli"), "in_domain"] = np.nan
     assert claims_table(transfer, targets, shift=worse).iloc[-1]["verdict"] == UNMEASURABLE
     assert claims_table(transfer, targets, shift=worse.iloc[:0]).iloc[-1]["verdict"] == ABSENT
+
+
+def test_a_pool_search_ranks_every_languages_candidates_and_encodes_a_shared_pool_once() -> None:
+    from xstilts.families.retrieval import Retrieval
+
+    words = ["cat", "dog", "sun", "Katze", "Hund", "Sonne"]
+    calls: list[list[str]] = []
+
+    def vectors(texts: list[str]) -> np.ndarray:  # one axis per meaning: cat, dog, sun
+        calls.append(texts)
+        return np.array([np.eye(3)[words.index(t.split()[-1]) % 3] for t in texts])
+
+    def table(lang: str, cat: str, dog: str) -> pd.DataFrame:  # LAReQA's ids repeat in every language
+        return pd.DataFrame({"id": ["q1", "0_0", "0_1"], "query": [f"where {cat}", None, None],
+                             "candidate": [None, cat, dog], "keys": [["q1"], ["q1"], []]})
+
+    tables = {lang: {split: table(lang, *pair) for split in ("validation", "test")}
+              for lang, pair in (("en", ("cat", "dog")), ("de", ("Katze", "Hund")))}
+    rows, predictions = Retrieval().pool(tables, vectors)
+    # each query's relevant sentences: its own language's and the other's "cat" -> both ranked first: AP 1
+    assert {(r["language"], r["split"], r["value"]) for r in rows} == {
+        (lang, split, 100.0) for lang in ("en", "de") for split in ("validation", "test")}
+    top = json.loads(predictions[0]["prediction"])
+    assert set(top[:2]) == {"en:0_0", "de:0_0"} and set(top) == {"en:0_0", "en:0_1", "de:0_0", "de:0_1"}
+    candidate_calls = [c for c in calls if not c[0].startswith("where")]
+    assert len(candidate_calls) == 1  # the test split's pool is the validation split's: encoded once

@@ -42,8 +42,7 @@ class Retrieval(Family):
             english, foreign = vectors(df["target"].tolist()), vectors(df["source"].tolist())
             found = retrieval.nearest(english, foreign)
             hits = [100.0 * (int(j) == i) for i, j in enumerate(found)]
-            accuracy = 100.0 * float((found == np.arange(len(df))).mean())
-            rows.append({"split": split, "metric": "accuracy", "value": accuracy, "n_examples": len(df)})
+            rows.append({"split": split, "metric": "accuracy", "value": float(np.mean(hits)), "n_examples": len(df)})
             predictions += [{"split": split, "id": str(i), "prediction": str(int(j)), "gold": str(i), "score": hit}
                             for i, (j, hit) in enumerate(zip(found, hits, strict=True))]
         return rows, predictions
@@ -76,12 +75,18 @@ class Retrieval(Family):
         """Per language and split (language -> split -> table), the mAP@20 of its queries, each ranked against
         the candidates of every language's table of that split (one pool: LAReQA's answers in every language,
         Mewsli-X's entities). Score rows and prediction rows carry their `language`; a prediction is the ids of
-        the top 20 candidates, its score the query's AP@20 (0-100)."""
+        the top 20 candidates (`<language>:<id>`), its score the query's AP@20 (0-100). A pool the same as the
+        previous split's (Mewsli-X's entities serve dev and test) is encoded once."""
         rows, predictions = [], []
+        encoded: tuple[list[str], list[str], np.ndarray] | None = None  # the last pool: texts, ids, vectors
         for split in dict.fromkeys(s for by_split in tables.values() for s in by_split):
-            frames = [by_split[split] for by_split in tables.values() if split in by_split]
-            candidates = pd.concat([df[df["candidate"].notna()] for df in frames], ignore_index=True)
-            pool, ids = vectors(candidates["candidate"].tolist()), candidates["id"].astype(str).tolist()
+            candidates = pd.concat([by_split[split][by_split[split]["candidate"].notna()].assign(language=lang)
+                                    for lang, by_split in tables.items() if split in by_split], ignore_index=True)
+            # ids as "<language>:<id>": LAReQA's sentence ids repeat from language to language
+            texts, ids = candidates["candidate"].tolist(), (candidates["language"] + ":" + candidates["id"]).tolist()
+            if encoded is None or encoded[:2] != (texts, ids):
+                encoded = (texts, ids, vectors(texts))
+            pool = encoded[2]
             holders: dict[str, set[int]] = {}
             for i, keys in enumerate(candidates["keys"]):
                 for key in keys:
