@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from xstilts.catalogue import TARGETS
 
@@ -104,3 +105,16 @@ def target_languages(target: str, bench: Benchmark) -> tuple[str, ...]:
     """The languages a target is evaluated on by default: the benchmark's list, else all of the catalogue's
     (LAReQA: the XQuAD-R languages, evaluate.py lists none; targets of another benchmark or of none)."""
     return bench.languages.get(target) or TARGETS[target].languages
+
+
+def configured_targets(config: Mapping[str, Any]) -> list[str]:
+    """A config's targets (`targets`, else its benchmark's), before what a missing local source leaves out
+    (`Grid.targets`)."""
+    return list(config.get("targets") or benchmark(config.get("benchmark")).targets)
+
+
+def configured_languages(config: Mapping[str, Any], target: str) -> list[str]:
+    """A config's languages of a target (`languages`, else its benchmark's), before what a missing local source
+    leaves out (`Grid.languages`)."""
+    configured = (config.get("languages") or {}).get(target)
+    return list(configured or target_languages(target, benchmark(config.get("benchmark"))))

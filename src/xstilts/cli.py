@@ -19,6 +19,10 @@ from typing import Any
 # The jobs that import torch and transformers: with a local run's warm-start process (`xstilts.warm`) they
 # start as its children instead of paying the imports.
 WARM_COMMANDS = frozenset({"train", "evaluate", "align", "init-untrained", "demo-pretrain"})
+# Jobs that read only prepared caches: the hub switched off (before transformers is imported), so that a
+# missing file fails at once instead of waiting on the network; the resident process (`xstilts.warm`) too.
+OFFLINE_COMMANDS = frozenset({"train", "evaluate", "align"})
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: state saved; run the job again to resume
 DEFAULT_CONFIG = [Path("config.yaml")]
 
@@ -281,9 +285,9 @@ def main(argv: list[str] | None = None, warm: bool = True) -> int:
 
         if (code := run(args.argv)) is not None:
             return code
-    if args.command in ("train", "evaluate", "align"):  # jobs read only the prepared cache: fail at once, never wait
-        for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # (set before transformers is imported)
-            os.environ.setdefault(switch, "1")
+    if args.command in OFFLINE_COMMANDS:
+        for switch, value in OFFLINE_ENV.items():
+            os.environ.setdefault(switch, value)
     from xstilts.config import ConfigError
     from xstilts.errors import DataError, Preempted, TrainingError
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from xstilts.benchmarks import BENCHMARKS, benchmark, target_languages
+from xstilts.benchmarks import BENCHMARKS, configured_languages, configured_targets
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
@@ -340,22 +340,11 @@ def _check_job_sizes(config: Mapping[str, Any]) -> None:
                                note="evaluate: gpu 1 (or 0), nodes 1, tasks_per_node 1")
 
 
-def _grid_targets(config: Mapping[str, Any]) -> list[str]:
-    """The configured targets, else the benchmark's (as `Grid.targets`, before what it leaves out)."""
-    return list(config.get("targets") or benchmark(config.get("benchmark")).targets)
-
-
-def _grid_languages(config: Mapping[str, Any], target: str) -> tuple[str, ...]:
-    """A target's evaluated languages: the configured ones, else the benchmark's (as `Grid.languages`)."""
-    return tuple((config.get("languages") or {}).get(target)
-                 or target_languages(target, benchmark(config.get("benchmark"))))
-
-
 def _lexicon_pairs(config: Mapping[str, Any], folder: Path) -> tuple[set[tuple[str, str]], str]:
     """The lexicon pairs a run will find in `folder`, and where they come from: the demo's world writes its
     own (not there before its first job), any other folder has them on disk."""
     if config.get("demo") and folder == Layout(Path(config["results"])).demo_lexicons:
-        languages = {lang for t in _grid_targets(config) for lang in _grid_languages(config, t)}
+        languages = {lang for t in configured_targets(config) for lang in configured_languages(config, t)}
         return demo_pairs(languages), "the demo's world writes every pair of its languages"
     pairs = pairs_in(folder)
     return pairs, f"the folder has {len(pairs)} pair(s)"
@@ -365,7 +354,7 @@ def check_robustness(config: Mapping[str, Any]) -> None:
     """Checks of `robustness` and `alignment` against the grid (paths expanded): every listed target in the
     grid, every condition serving at least one of its targets' families, a lexicon for every language pair
     that `code_switch` or `adversarial` switches."""
-    if config.get("alignment") is not None and not any(TARGETS[t].parallel for t in _grid_targets(config)):
+    if config.get("alignment") is not None and not any(TARGETS[t].parallel for t in configured_targets(config)):
         parallel = [name for name, t in TARGETS.items() if t.parallel]
         raise _refusal(["alignment"], "no target of this grid has parallel data", allowed=parallel,
                        note="add one of them to `targets`, or set `alignment: null`")
@@ -373,10 +362,10 @@ def check_robustness(config: Mapping[str, Any]) -> None:
         return
     settings = from_mapping(RobustnessSettings, config["robustness"])
     for i, target in enumerate(settings.targets or ()):
-        if target not in _grid_targets(config):
+        if target not in configured_targets(config):
             raise _refusal(["robustness", "targets"], f"target {target!r} is not in this grid",
-                           allowed=_grid_targets(config), word=target, key=["robustness", "targets", i])
-    targets = settings.targets or tuple(_grid_targets(config))
+                           allowed=configured_targets(config), word=target, key=["robustness", "targets", i])
+    targets = settings.targets or tuple(configured_targets(config))
     families = {t: TARGETS[t].family for t in targets}
     for i, name in enumerate(settings.conditions):
         condition = CONDITIONS[name]
@@ -400,7 +389,7 @@ def _check_lexicons(config: Mapping[str, Any], condition: str, configured: tuple
     available, where = _lexicon_pairs(config, Path(folder))
     key = ["robustness", condition, "languages"] if configured else ["sources", "lexicons"]  # what to change
     for target in targets:
-        languages = _grid_languages(config, target)
+        languages = configured_languages(config, target)
         for language in languages:
             for into in switch_languages(language, configured, languages):
                 if (language, into) not in available:

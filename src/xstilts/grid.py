@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from xstilts.benchmarks import Benchmark, benchmark, target_languages
+from xstilts.benchmarks import Benchmark, benchmark, configured_languages, configured_targets
 from xstilts.catalogue import (
     BASELINE_ROW,
     DATASETS,
@@ -84,13 +84,13 @@ class Grid:
         (Mewsli-X), or a target's languages that only one holds (XTREME-R's UD 2.7 languages); `target` or
         `target:language` -> the message."""
         out = {}
-        for target in self.config.get("targets") or self.benchmark.targets:
+        for target in configured_targets(self.config):
             t = TARGETS[target]
             if not t.on_hub and not self._source(t.local_path_key):
                 out[target] = (f"target {target} left out: it has no hub copy; set `sources.{t.local_path_key}` to "
                                f"its local copy")
                 continue
-            for lang in self._configured_languages(target):
+            for lang in configured_languages(self.config, target):
                 key = t.local_languages.get(lang)
                 if key and not self._source(key):
                     out[f"{target}:{lang}"] = (f"{target} {lang} left out: only a local copy holds it; set "
@@ -100,15 +100,12 @@ class Grid:
     @property
     def targets(self) -> list[str]:
         """The configured targets (none configured: the benchmark's), less those left out (`left_out`)."""
-        return [t for t in self.config.get("targets") or self.benchmark.targets if t not in self.left_out]
-
-    def _configured_languages(self, target: str) -> list[str]:
-        return list((self.config.get("languages") or {}).get(target) or target_languages(target, self.benchmark))
+        return [t for t in configured_targets(self.config) if t not in self.left_out]
 
     def languages(self, target: str) -> list[str]:
         """The languages a target is evaluated on: the configured ones, else the benchmark's (else all of the
         catalogue's), less those left out (`left_out`)."""
-        return [lang for lang in self._configured_languages(target) if f"{target}:{lang}" not in self.left_out]
+        return [lang for lang in configured_languages(self.config, target) if f"{target}:{lang}" not in self.left_out]
 
     @property
     def seeds(self) -> list[int]:
@@ -265,13 +262,13 @@ class Grid:
     def spec(self, rule: str, **wildcards: str | int) -> Spec:
         """The spec of a rule's job, from the rule's wildcards (what a rule passes is its identity); a
         name that is not in this grid is refused, naming what is."""
-        allowed = {"row": self.trained_rows if rule == "train_intermediate" else self.rows,
-                   "target": self.targets, "trainset": self.trainsets, "dataset": self.datasets,
-                   "seed": self.seeds}
+        allowed = {"row": lambda: self.trained_rows if rule == "train_intermediate" else self.rows,
+                   "target": lambda: self.targets, "trainset": lambda: self.trainsets,
+                   "dataset": lambda: self.datasets, "seed": lambda: self.seeds}  # only those asked (per job)
         if rule == "align" and self.alignment is None:
             raise ConfigError("this grid has no alignment probes (config `alignment`)")
         for key, value in wildcards.items():
-            choices = allowed[key]
+            choices = allowed[key]()
             if (int(value) if key == "seed" else value) not in choices:
                 raise ConfigError(f"{key} {value!r} is not in this grid ({rule}); it has: "
                                   f"{' '.join(map(str, choices)) or 'none'}")
@@ -377,7 +374,6 @@ class Grid:
         """A row's alignment probes, sized as a Tatoeba evaluation (the same work: encoder passes over
         parallel sentences)."""
         seed = int(seed)
-        assert self.alignment is not None, "config `alignment` is not set"
         return self._cached(("align", row, str(seed)), lambda: AlignSpec(
             log=self.layout.log("alignment", row, f"seed={seed}"), row=row, seed=seed,
             encoder=self.encoder(row, seed), data={t: self.layout.eval_data(t) for t in self.parallel_targets},

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xstilts.cli import OFFLINE_ENV
+
 SOCKET_ENV = "XSTILTS_WARM"  # the resident process's socket, for the jobs of a local run
 FORWARDED = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGHUP)
 IDLE_S = 900.0  # the resident process ends after this long without a job
-# Jobs read only prepared data: the hub is switched off before transformers is imported (it reads these then).
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def _send(conn: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -240,7 +240,7 @@ def start(log: Path, timeout: float = 120.0) -> Resident | None:
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "xstilts.warm", str(path)], stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                   env={**os.environ, **OFFLINE})
+                                   env={**os.environ, **OFFLINE_ENV, "TOKENIZERS_PARALLELISM": "false"})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         if path.exists():
