@@ -289,6 +289,23 @@ def test_shift_table_and_claims_by_hand() -> None:
     worse.loc[(worse["target"] == "masakhaner") & (worse["row"] == "mnli"), "in_domain"] = np.nan
     assert claims_table(transfer, targets, shift=worse).iloc[-1]["verdict"] == UNMEASURABLE
     assert claims_table(transfer, targets, shift=worse.iloc[:0]).iloc[-1]["verdict"] == ABSENT
+    # the deltas against none get the delta table's paired-bootstrap intervals, over the languages under shift
+    from xstilts.aggregate import transfer_intervals
+    from xstilts.settings import SignificanceSettings
+    from xstilts.significance import target_values
+
+    right = {"none": 40, "mnli": 44, "squad_v2": 45, "multitask": 48}  # of 100 in qu, as americasnli above
+    predictions = pd.DataFrame([{"language": "qu", "split": "test", "condition": "clean", "id": str(i),
+                                 "prediction": "", "gold": "", "score": 100.0 * (i < n), "intermediate": row, "seed": 1}
+                                for row, n in right.items() for i in range(100)])
+    values = {"americasnli": target_values("americasnli", predictions, 1000, 0)}
+    with_intervals = shift_table(scores, transfer, rows, targets, values, [1], SignificanceSettings())
+    found = with_intervals.set_index(["target", "row"]).loc[("americasnli", "mnli")]
+    expected = transfer_intervals(values, rows, ["americasnli"], [1], SignificanceSettings()).set_index(
+        ["intermediate", "column"]).loc[("mnli", "americasnli")]
+    assert (found["delta_none_low"], found["delta_none_high"]) == (expected["low"], expected["high"])
+    assert found["delta_none_low"] < 4 < found["delta_none_high"]
+    assert with_intervals.set_index(["target", "row"])["delta_none_low"].loc["masakhaner"].isna().all()  # no values
 
 
 def test_a_pool_search_ranks_every_languages_candidates_and_encodes_a_shared_pool_once() -> None:

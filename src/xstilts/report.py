@@ -826,17 +826,19 @@ def _write_table(df: pd.DataFrame, text: pd.DataFrame, stem: Path) -> list[Path]
 
 
 def write_report(tables: Tables, grid: Grid, status: pd.DataFrame, manifests: pd.DataFrame | None = None,
-                 robust: Robustness | None = None, probes: Probes | None = None) -> list[Path]:
+                 robust: Robustness | None = None, probes: Probes | None = None,
+                 values: Mapping[str, dict[str, Values]] | None = None) -> list[Path]:
     """Write the claims, marks, data and languages tables, the bar and gain plots (into the grid's tables
     folder), README.md and report.html (into its results folder); return the written paths. `status` is
     the grid's cell states (`status.grid_status`); `manifests` (the checkpoints' manifest rows) add the data
     the trainings read to the data table; `robust` and `probes` add the robustness and alignment sections
-    (their claims table and the drop-by-resource plot written here)."""
+    (their claims table and the drop-by-resource plot written here); `values` (per target, its clean values on
+    bootstrap resamples) the shift table's intervals."""
     layout, spec = grid.layout, grid.aggregate()
     results, folder = layout.root, layout.tables
     rows, targets, seeds = spec.rows, spec.targets, spec.seeds
     grid_marks, transfer = tables.marks, tables.transfer
-    shift = (shift_table(tables.scores, transfer, rows, targets, layout, seeds, spec.significance)
+    shift = (shift_table(tables.scores, transfer, rows, targets, values, seeds, spec.significance)
              if shifted_targets(targets) else None)
     claims = claims_table(transfer, targets, spec.variants, grid_marks, shift)
     languages = language_table(tables.scores, rows, targets)
@@ -930,7 +932,7 @@ def aggregate(grid: Grid) -> list[Path]:
     if layout.checkpoints.is_dir():
         manifests = collect_manifests(layout.checkpoints)
         write_parquet(manifests, layout.manifest)
-    return paths + write_report(tables, grid, grid_status(grid, scores), manifests, robust, probes)
+    return paths + write_report(tables, grid, grid_status(grid, scores), manifests, robust, probes, clean)
 
 
 def prediction_values(grid: Grid, target: str) -> tuple[dict[str, Values], dict[str, Values]]:

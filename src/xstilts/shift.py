@@ -16,17 +16,15 @@ Missing cells are NaN.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from xstilts.aggregate import baseline_delta, cell_scores
 from xstilts.catalogue import BASELINE_ROW, CONTROL_ROWS, TARGETS
-from xstilts.layout import Layout
-from xstilts.results_io import read_predictions
 from xstilts.settings import SignificanceSettings
-from xstilts.significance import interval, seed_means, target_values
+from xstilts.significance import Values, interval, seed_means
 
 COLUMNS = ["target", "row", "shift", "from", "in_domain", "shifted", "delta_in_domain", "delta_none", "delta_none_low",
            "delta_none_high", "rank_in_domain", "rank_shifted"]
@@ -50,23 +48,12 @@ def _ranks(values: pd.Series) -> pd.Series:
     return others.rank(ascending=False, method="min").reindex(values.index)
 
 
-def bootstrap_none(layout: Layout, row: str, target: str, seeds: Sequence[int],
-                   settings: SignificanceSettings) -> tuple[float, float]:
-    """The paired-bootstrap interval of a row's shifted delta against `none` (`xstilts.significance`, as the
-    delta table's; over the languages under shift); NaN without predictions."""
-    t = TARGETS[target]
-    predictions = read_predictions(layout.predictions_dir, target, t.report_split)
-    shifted = predictions[predictions["language"] != t.shift.language] if t.shift.language else predictions
-    values = target_values(target, shifted, settings.resamples, settings.seed) if len(shifted) else {}
-    per_seed = seed_means(values, seeds, lambda v, s: baseline_delta(v, row, s))
-    _, low, high = interval(per_seed, settings.seed, settings.level)
-    return low, high
-
-
 def shift_table(scores: pd.DataFrame, transfer: pd.DataFrame, rows: Sequence[str], targets: Sequence[str],
-                layout: Layout | None = None, seeds: Sequence[int] = (),
+                values: Mapping[str, dict[str, Values]] | None = None, seeds: Sequence[int] = (),
                 settings: SignificanceSettings | None = None) -> pd.DataFrame:
-    """The shift table (module docstring): one row per (shifted target, grid row); no intervals without `layout`."""
+    """The shift table (module docstring): one row per (shifted target, grid row). `values`: per target, its clean
+    values on bootstrap resamples (`significance.target_values`, as the delta table's intervals): the interval of
+    each delta against `none`, over the languages under shift; none without them."""
     cells = cell_scores(scores) if len(scores) else pd.DataFrame(columns=["intermediate", "target", "seed",
                                                                           "language", "value"])
     records = []
@@ -84,8 +71,11 @@ def shift_table(scores: pd.DataFrame, transfer: pd.DataFrame, rows: Sequence[str
         rank_in, rank_out = _ranks(in_domain), _ranks(shifted)
         for row in rows:
             low = high = np.nan
-            if layout is not None and row != BASELINE_ROW and not np.isnan(shifted[row]) and not np.isnan(base):
-                low, high = bootstrap_none(layout, row, target, seeds, settings or SignificanceSettings())
+            if values is not None and row != BASELINE_ROW and not np.isnan(shifted[row]) and not np.isnan(base):
+                under_shift = {lang: v for lang, v in values.get(target, {}).items() if lang != shift.language}
+                settings = settings or SignificanceSettings()
+                per_seed = seed_means(under_shift, seeds, lambda v, s, row=row: baseline_delta(v, row, s))
+                _, low, high = interval(per_seed, settings.seed, settings.level)
             records.append({"target": target, "row": row, "shift": " ".join(shift.kinds), "from": source,
                             "in_domain": in_domain[row], "shifted": shifted[row],
                             "delta_in_domain": shifted[row] - in_domain[row], "delta_none": shifted[row] - base,
