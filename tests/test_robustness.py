@@ -76,6 +76,10 @@ def test_attack_table() -> None:
     table = attack_table(pd.DataFrame(rows), ["none", "mnli"])
     assert table.loc[("none", "xnli")].tolist() == [70.0, 35.0, 50.0, 12.0]  # clean: on the attacked sample
     assert list(table.index) == [("none", "xnli")]
+    # a cell scored on every example (no clean_sample) beside one with a sample: each against its own reference
+    whole = [score("mnli", "xnli", 1, "de", "clean", 90.0), score("mnli", "xnli", 1, "de", "adversarial", 40.0)]
+    table = attack_table(pd.DataFrame(rows + whole), ["none", "mnli"])
+    assert table.loc[("none", "xnli"), "accuracy"] == 70.0 and table.loc[("mnli", "xnli"), "accuracy"] == 90.0
 
 
 def predictions() -> pd.DataFrame:

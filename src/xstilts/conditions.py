@@ -278,11 +278,6 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
 PERTURBATIONS: tuple[str, ...] = tuple(name for name, c in CONDITIONS.items() if c.kind in ("transform", "attack"))
 
 
-def reference(conditions: Sequence[str]) -> str:
-    """What the drops of these conditions are measured against: clean on the same sample, where there is one."""
-    return CLEAN_SAMPLE if CLEAN_SAMPLE in conditions else CLEAN
-
-
 def sample_rows(n: int, share: float, seed: int, language: str, split: str) -> list[int]:
     """The rows of an n-row table scored under the perturbations: a seeded sample of round(share x n) of them
     (at least one), in table order; every row when `share` is 1."""

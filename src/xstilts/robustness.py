@@ -69,14 +69,19 @@ def column(target: str, condition: str) -> str:
     return f"{target}{SEPARATOR}{condition}"
 
 
+def references(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and language (one split and metric), what its perturbations are measured against: clean on
+    their sample of the examples where it has one (`conditions.CLEAN_SAMPLE`), else clean."""
+    found = scores[scores["condition"].isin([CLEAN, CLEAN_SAMPLE])]
+    found = found.sort_values("condition", key=lambda c: c == CLEAN_SAMPLE, kind="stable")  # the sample's last
+    return found.drop_duplicates(CELL_KEYS, keep="last")
+
+
 def drops(scores: pd.DataFrame) -> pd.DataFrame:
     """Per cell, language and perturbed condition: clean (on the perturbations' sample of the examples, where
     they have one: `conditions.CLEAN_SAMPLE`), score, drop and relative_drop (module docstring)."""
     heads = headline_scores(scores)
-    references = heads[heads["condition"].isin([CLEAN, CLEAN_SAMPLE])].sort_values(
-        "condition", key=lambda c: c == CLEAN_SAMPLE)  # the sample's last: it wins
-    clean = references.drop_duplicates(CELL_KEYS, keep="last").drop(columns="condition").rename(
-        columns={"value": "clean"})
+    clean = references(heads).drop(columns="condition").rename(columns={"value": "clean"})
     perturbed = heads[~heads["condition"].isin([CLEAN, CLEAN_SAMPLE])].rename(columns={"value": "score"})
     out = perturbed.merge(clean, on=CELL_KEYS, how="inner")
     out["drop"] = out["clean"] - out["score"]
@@ -108,9 +113,8 @@ def attack_table(scores: pd.DataFrame, rows: Sequence[str]) -> pd.DataFrame:
     split)."""
     split = scores["target"].map(lambda t: TARGETS[t].report_split)
     attacked = scores[(scores["condition"] == ADVERSARIAL) & (scores["split"] == split)]
-    reference = CLEAN_SAMPLE if (scores["condition"] == CLEAN_SAMPLE).any() else CLEAN  # the attack's examples
-    clean = scores[(scores["condition"] == reference) & (scores["split"] == split) & (scores["metric"] == "accuracy")
-                   & scores["target"].isin(set(attacked["target"]))]
+    clean = references(scores[(scores["split"] == split) & (scores["metric"] == "accuracy")
+                              & scores["target"].isin(set(attacked["target"]))])  # on the attack's examples
     both = pd.concat([clean, attacked.assign(metric=attacked["metric"].replace("accuracy", ATTACK_COLUMNS[1]))])
     if not len(both):
         return pd.DataFrame(columns=ATTACK_COLUMNS, index=pd.MultiIndex.from_tuples([], names=[INDEX_NAME, "target"]))
