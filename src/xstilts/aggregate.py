@@ -183,12 +183,15 @@ def mean_std_frame(mean: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
     return mean.map(_fmt) + spread.where(mean.notna(), "")
 
 
-def delta_frame(delta: pd.DataFrame, significant: pd.DataFrame, unsure: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`delta` as signed text, "*" appended where `significant`, UNSURE where `unsure` (its interval holds 0)."""
-    marks = significant.reindex_like(delta).fillna(False).astype(bool).map(lambda b: "*" if b else "")
-    if unsure is not None:
-        marks = marks + unsure.reindex_like(delta).fillna(False).astype(bool).map(lambda b: UNSURE if b else "")
-    return delta.map(lambda v: MISSING if pd.isna(v) else f"{v:+.1f}") + marks
+def delta_frame(delta: pd.DataFrame, significant: pd.DataFrame | None, unsure: pd.DataFrame | None = None
+                ) -> pd.DataFrame:
+    """`delta` as signed text ("–" where missing), "*" appended where `significant`, UNSURE where `unsure` (its
+    interval holds 0)."""
+    text = delta.map(lambda v: MISSING if pd.isna(v) else f"{v:+.1f}")
+    for where, mark in ((significant, "*"), (unsure, UNSURE)):
+        if where is not None:
+            text = text + where.reindex_like(delta).fillna(False).astype(bool).map(lambda b, m=mark: m if b else "")
+    return text
 
 
 def interval_frame(intervals: pd.DataFrame, like: pd.DataFrame, column: str) -> pd.DataFrame:

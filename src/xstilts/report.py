@@ -104,7 +104,6 @@ from xstilts.robustness import (
     marked_columns,
     mean_drop,
     robustness_intervals,
-    signed_text,
     write_robustness,
 )
 from xstilts.shift import rank_notes, shift_table, shifted_targets
@@ -647,10 +646,10 @@ def robustness_section(robust: Robustness, claims: pd.DataFrame, grid_marks: Mar
         _Block("This grid's robustness findings", _as_text(claims), (f"Relative drops closer than {ROBUST_MARGIN:g}"
                " percent of the clean score do not count as a difference.",), prose=True),
         _Block("Relative drop under each condition (%)",
-               marked_columns(signed_text(robust.table, robust.unsure("relative_drop")), grid_marks),
+               marked_columns(delta_frame(robust.table, None, robust.unsure("relative_drop")), grid_marks),
                (DROP_NOTE, *interval, *notes), layout.plot("heatmap_robustness")),
         _Block(f"Relative drop minus {BASELINE_ROW}'s (points of %)",
-               marked_columns(signed_text(robust.delta, robust.unsure("delta")), grid_marks),
+               marked_columns(delta_frame(robust.delta, None, robust.unsure("delta")), grid_marks),
                (ROBUSTNESS_DELTA_NOTE, *interval, *notes)),
     ]
     if len(robust.attack):

@@ -33,7 +33,7 @@ from xstilts.aggregate import (
     CELL_KEYS,
     INDEX_NAME,
     INTERVAL_NOTE,
-    UNSURE,
+    delta_frame,
     delta_table,
     headline_scores,
     heatmap,
@@ -201,14 +201,6 @@ def marked_columns(df: pd.DataFrame, grid_marks: Marks) -> pd.DataFrame:
     return df.rename(columns=lambda c: column(grid_marks.label(c.split(SEPARATOR)[0]), c.split(SEPARATOR)[1]))
 
 
-def signed_text(df: pd.DataFrame, unsure: pd.DataFrame | None) -> pd.DataFrame:
-    """Values as signed text, UNSURE appended where their interval holds 0, "–" where missing."""
-    text = df.map(lambda v: "–" if pd.isna(v) else f"{v:+.1f}")
-    if unsure is None:
-        return text
-    return text + unsure.reindex_like(df).fillna(False).astype(bool).map(lambda b: UNSURE if b else "")
-
-
 def write_robustness(found: Robustness, out_dir: Path, grid_marks: Marks, targets: Sequence[str]) -> list[Path]:
     """`robustness`, `robustness_delta`, `robustness_drops`, `robustness_languages`, `attack` (and the
     intervals, `robustness_ci`), each as parquet, CSV, Markdown and LaTeX; `heatmap_robustness.png`."""
@@ -217,7 +209,7 @@ def write_robustness(found: Robustness, out_dir: Path, grid_marks: Marks, target
     paths = []
     for name, df, note, measure in (("robustness", found.table, DROP_NOTE, "relative_drop"),
                                     ("robustness_delta", found.delta, ROBUSTNESS_DELTA_NOTE, "delta")):
-        markdown = text_markdown(marked_columns(signed_text(df, found.unsure(measure)), grid_marks), note,
+        markdown = text_markdown(marked_columns(delta_frame(df, None, found.unsure(measure)), grid_marks), note,
                                  [*interval_note, *notes])
         paths += write_formats(df, out_dir / name, markdown, marked_columns(df, grid_marks), notes)
     paths += write_formats(found.drops.set_index(INDEX_NAME), out_dir / "robustness_drops")
