@@ -126,6 +126,7 @@ def test_tokens_come_from_the_prepared_cache_once_it_exists(tiny_encoder: Path, 
     lengths = tokenizer(train["text_a"].tolist(), truncation=True, max_length=32)["input_ids"]
     assert after.loc["intermediate sst2 1", "tokens_from"] == "cache"
     assert after.loc["intermediate sst2 1", "tokens"] == 3 * sum(map(len, lengths))
+    assert len(list((folder / "tokenised").glob("*-len32-*.parquet"))) == 1  # the cache the training then reads
     assert after.loc["intermediate sst2 1", "architecture_from"].endswith("config.json")
 
 

@@ -109,6 +109,16 @@ def tokenised_cache(folder: Path, tokenizer_key: str, hp: HParams) -> Path:
     return folder / "tokenised" / f"{tokenizer_key}-len{hp.max_length}-stride{hp.doc_stride}.parquet"
 
 
+def tokenizer_key(tokenizer: Any) -> str:
+    """A hash of a tokenizer's full definition and of the features' version: what a tokenised cache is keyed by."""
+    from xstilts.features import FEATURES_VERSION
+
+    definition = json.loads(tokenizer.backend_tokenizer.to_str())
+    definition.pop("truncation", None), definition.pop("padding", None)  # call state, not definition
+    definition["xstilts_features"] = FEATURES_VERSION  # a change to the tokenisers invalidates the cache
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def cached_features(folder: Path, fam: Family, tokenizer: Any, hp: HParams) -> Features:
     """The tokenised training split, cached per (dataset, tokenizer, max length, stride) as parquet.
 
@@ -118,13 +128,9 @@ def cached_features(folder: Path, fam: Family, tokenizer: Any, hp: HParams) -> F
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from xstilts.features import FEATURES_VERSION, Features
+    from xstilts.features import Features
 
-    definition = json.loads(tokenizer.backend_tokenizer.to_str())
-    definition.pop("truncation", None), definition.pop("padding", None)  # call state, not definition
-    definition["xstilts_features"] = FEATURES_VERSION  # a change to the tokenisers invalidates the cache
-    key = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
-    path = tokenised_cache(folder, key, hp)
+    path = tokenised_cache(folder, tokenizer_key(tokenizer), hp)
     if path.is_file():
         columns = pq.read_table(path).to_pydict()
         lengths = columns.pop("_length")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from xstilts.catalogue import DATASETS, TARGETS, Typical
 from xstilts.conditions import CLEAN, CLEAN_SAMPLE
 from xstilts.devices import DEVICES, Device, device_for, peak_flops
 from xstilts.grid import Grid
-from xstilts.jobs import tokenised_cache
+from xstilts.jobs import cached_features, tokenised_cache, tokenizer_key
 from xstilts.layout import MANIFEST_FILE, TRAINING_LOG_FILE
 from xstilts.settings import HParams, JobSize
 from xstilts.specs import EvaluateSpec, TrainSpec
@@ -72,6 +72,7 @@ class Counter:
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
         self._tokenizer: Any = None
+        self._seen: dict[tuple[Any, ...], Any] = {}  # jobs share data folders: each read and tokenised once
 
     @property
     def tokenizer(self) -> Any:
@@ -82,19 +83,27 @@ class Counter:
             self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
         return self._tokenizer
 
+    def _once(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self._seen:
+            self._seen[key] = compute()
+        return self._seen[key]
+
     def training(self, folder: Path, dataset: str, hp: HParams) -> tuple[list[int], int, str]:
-        """A training split's sequence lengths (a question's choices each), its rows, and where they came from."""
-        cached = list((folder / "tokenised").glob(tokenised_cache(folder, "*", hp).name))
-        if cached:
-            return _lengths(pq.read_table(max(cached, key=lambda p: p.stat().st_mtime), columns=["input_ids"]))
-        if (folder / "train.parquet").is_file() and self.tokenizer is not None:
+        """A training split's sequence lengths (a question's choices each), its rows, and where they came from:
+        its tokenised cache (made here if missing, as the training would make it), else the catalogue."""
+        if self.tokenizer is None or not (folder / "train.parquet").is_file():
+            typical = DATASETS[dataset].typical
+            return _typical(typical, typical.train, hp.max_length), typical.train, "catalogue"
+
+        def tokenised() -> tuple[list[int], int, str]:
             from xstilts.families import family
 
-            feats = family(DATASETS[dataset].family).tokenise(pd.read_parquet(folder / "train.parquet"),
-                                                              self.tokenizer, hp.max_length, doc_stride=hp.doc_stride)
-            return _flat(feats.columns["input_ids"]), len(feats), "cache"
-        typical = DATASETS[dataset].typical
-        return _typical(typical, typical.train, hp.max_length), typical.train, "catalogue"
+            path = tokenised_cache(folder, tokenizer_key(self.tokenizer), hp)
+            if not path.is_file():
+                cached_features(folder, family(DATASETS[dataset].family), self.tokenizer, hp)
+            return _lengths(pq.read_table(path, columns=["input_ids"]))
+
+        return self._once(("train", folder, hp.max_length, hp.doc_stride), tokenised)
 
     def rows(self, path: Path, typical: int) -> int:
         return pq.ParquetFile(path).metadata.num_rows if path.is_file() else typical
@@ -109,7 +118,8 @@ class Counter:
             for split in target.splits_for(lang):
                 path = spec.data / split / f"{lang}.parquet"
                 if path.is_file() and self.tokenizer is not None:
-                    table = self._table(pd.read_parquet(path), target.family, max_length, hp)
+                    table = self._once(("eval", path, max_length, hp and hp.doc_stride),
+                                       lambda p=path: self._table(pd.read_parquet(p), target.family, max_length, hp))
                     sources.add("cache")
                 else:
                     table = _typical(target.typical, target.typical.examples(split), max_length)
