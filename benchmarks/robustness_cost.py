@@ -27,25 +27,23 @@ import pandas as pd
 import torch
 import transformers
 
-from xstilts.catalogue import TARGETS
-from xstilts.conditions import ADVERSARIAL, CLEAN, CONDITIONS
+from xstilts.conditions import ADVERSARIAL
 from xstilts.config import load_config
 from xstilts.grid import Grid
 from xstilts.jobs import evaluate
-from xstilts.settings import DEFAULT_CONDITIONS, RobustnessSettings, from_mapping
+from xstilts.settings import DEFAULT_CONDITIONS
 
 
-def run(grid: Grid, conditions: tuple[str, ...], out: Path) -> tuple[float, pd.DataFrame]:
-    """Seconds to evaluate every cell under clean and `conditions` (where they serve its target), and the scores."""
-    settings = from_mapping(RobustnessSettings, grid.config.get("robustness") or {})
+def run(config: dict, conditions: tuple[str, ...], out: Path) -> tuple[float, pd.DataFrame]:
+    """Seconds to evaluate every cell of the grid with `robustness.conditions` set to `conditions` (none: clean
+    only), each cell's spec as the grid builds it for a run, its outputs under `out`; and the scores."""
+    section = {**(config.get("robustness") or {}), "conditions": list(conditions), "targets": None}
+    grid = Grid({**config, "robustness": section if conditions else None})
     total, frames = 0.0, []
     for spec in grid.evaluate_jobs():
-        served = tuple(c for c in conditions if CONDITIONS[c].serves(TARGETS[spec.target].family))
-        cell = replace(spec, conditions=(CLEAN, *served),
-                       robustness=replace(settings, conditions=served) if served else None,
-                       perturbed=out / "cache" / spec.target, lexicons=grid.lexicons,
-                       out=out / "/".join(spec.key) / "scores.parquet",
-                       predictions=out / "/".join(spec.key) / "predictions.parquet")
+        cell = replace(spec, out=out / "/".join(spec.key) / "scores.parquet",
+                       predictions=out / "/".join(spec.key) / "predictions.parquet",
+                       perturbed=spec.perturbed and out / "cache" / spec.target)
         start = time.perf_counter()
         frames.append(evaluate(cell).assign(intermediate=spec.row, target=spec.target))
         total += time.perf_counter() - start
@@ -60,15 +58,16 @@ def main() -> None:
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    grid = Grid(load_config(args.configfile))
+    config = load_config(args.configfile)
+    grid = Grid(config)
     if grid.lexicons is None:
         raise SystemExit("the config names no `sources.lexicons` (the demo's: {demo}/lexicons)")
     seconds: dict[str, list[float]] = {"clean": [], "default": [], "attack": []}
     with tempfile.TemporaryDirectory() as tmp:
-        run(grid, (), Path(tmp) / "warm-up")
+        run(config, (), Path(tmp) / "warm-up")
         for r in range(args.rounds):
             for name, conditions in (("clean", ()), ("default", DEFAULT_CONDITIONS), ("attack", (ADVERSARIAL,))):
-                took, scores = run(grid, conditions, Path(tmp) / f"{name}-{r}")
+                took, scores = run(config, conditions, Path(tmp) / f"{name}-{r}")
                 seconds[name].append(took)
     clean, default, attack = (statistics.median(seconds[k]) for k in ("clean", "default", "attack"))
     passes = scores[(scores["condition"] == ADVERSARIAL) & (scores["metric"] == "forward_passes")]["value"]
