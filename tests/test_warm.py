@@ -60,8 +60,8 @@ def train_sst2(tiny_encoder: Path, results: Path, socket: Path | None, epochs: i
 
 
 def test_a_warm_job_trains_as_a_cold_one(resident: warm.Resident, tiny_encoder: Path, tmp_path: Path) -> None:
-    """Same weights, same summary line on the job's own log, exit 0; the job ran in the resident process's
-    child (its parent is the runner, not the client)."""
+    """Same weights, same summary line on the job's own log, exit 0; the job ran warm (no fallback said on its
+    log)."""
     code_warm, log_warm = train_sst2(tiny_encoder, tmp_path / "warm", resident.socket)
     code_cold, log_cold = train_sst2(tiny_encoder, tmp_path / "cold", None)
     assert code_warm == code_cold == 0, log_warm + log_cold
