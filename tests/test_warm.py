@@ -115,3 +115,24 @@ def test_without_a_resident_process_a_job_starts_cold_and_says_so(tiny_encoder: 
     code, log = train_sst2(tiny_encoder, tmp_path, tmp_path / "no-such-socket")
     assert code == 0
     assert "xstilts: warm start unavailable" in log and "starting cold" in log and '"best_step"' in log
+
+
+def test_a_job_longer_than_the_idle_time_keeps_the_resident_process_for_the_next(tiny_encoder: Path,
+                                                                                 tmp_path: Path) -> None:
+    """The idle time counts from the end of the last job: a training that outlasts it does not end the resident
+    process, and the job after it starts warm too."""
+    path = tmp_path / "socket"
+    code = "import sys; from pathlib import Path; from xstilts.warm import serve; serve(Path(sys.argv[1]), idle=0.2)"
+    process = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    resident = warm.Resident(path, process)
+    try:
+        deadline = time.monotonic() + 120
+        while not path.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        for run in ("first", "second"):  # the first trains for seconds, 10x the idle time and more
+            code_run, log = train_sst2(tiny_encoder, tmp_path / run, path, epochs=40)
+            assert code_run == 0 and "warm start unavailable" not in log, log
+    finally:
+        warm.stop(resident)
+    assert process.returncode == 0 and not path.exists()

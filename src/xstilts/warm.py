@@ -76,8 +76,9 @@ def preload() -> None:
 
 
 def serve(path: Path, idle: float = IDLE_S) -> None:
-    """Accept jobs on the socket `path` until a `shutdown` message or `idle` seconds without a running or new
-    job. Single threaded (it forks): each job runs in a child of a runner process that waits for it and reports."""
+    """Accept jobs on the socket `path` until a `shutdown` message or `idle` seconds without a job (none running,
+    none started). Single threaded (it forks): each job runs in a child of a runner process that waits for it
+    and reports."""
     preload()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
@@ -89,8 +90,7 @@ def serve(path: Path, idle: float = IDLE_S) -> None:
             with contextlib.suppress(ChildProcessError):
                 while pid := os.waitpid(-1, os.WNOHANG)[0]:
                     running.discard(pid)
-            if running:  # a job longer than `idle` keeps the process for the jobs after it
-                last = time.monotonic()
+                    last = time.monotonic()  # idle from the end of the last job, however long it ran
             try:
                 conn, _ = server.accept()
             except TimeoutError:
