@@ -170,6 +170,14 @@ def test_the_same_grid_twice_gives_the_same_numbers_and_weights(small_grid: Path
 MODES = ("warm", "cold")  # both ways of starting a local run's jobs
 
 
+def test_another_interpreter_of_the_same_environment_reruns_nothing(small_grid: Path) -> None:
+    """The rules' interpreter and config path are no rerun trigger (`untracked` in common.smk): the same
+    environment's `python3` instead of `python` plans nothing."""
+    done = subprocess.run([str(BIN / "python3"), "-m", "snakemake", "-n", "--profile", "profiles/demo",
+                           *snakemake_args(small_grid.parent)], cwd=ROOT, env=env(), capture_output=True, text=True)
+    assert done.returncode == 0 and "Nothing to be done" in done.stdout + done.stderr, done.stdout[-3000:]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_rerun_of_one_cell_touches_that_cell_and_the_tables_only(small_grid: Path, mode: str) -> None:
     before = snapshot(small_grid)
