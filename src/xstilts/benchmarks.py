@@ -48,7 +48,7 @@ class Benchmark:
         them, and the benchmark score (under its name) over its scored ones; a column of only some of its
         targets is partial (the tables mark it)."""
         out = {group: [t for t in members if t in targets] for group, members in self.groups.items()}
-        out[self.name] = [t for t in self.scored if t in targets]
+        out[self.name] = [t for t in targets if t in self.scored]
         return {column: members for column, members in out.items() if members}
 
     def scores(self, task_scores: Mapping[str, float]) -> dict[str, float]:

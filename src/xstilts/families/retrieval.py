@@ -41,8 +41,10 @@ class Retrieval(Family):
         for split, df in tables.items():
             english, foreign = vectors(df["target"].tolist()), vectors(df["source"].tolist())
             found = retrieval.nearest(english, foreign)
-            hits = [100.0 * (int(j) == i) for i, j in enumerate(found)]
-            rows.append({"split": split, "metric": "accuracy", "value": float(np.mean(hits)), "n_examples": len(df)})
+            right = found == np.arange(len(df))
+            hits = (100.0 * right).tolist()
+            rows.append({"split": split, "metric": "accuracy", "value": 100.0 * float(right.mean()),
+                         "n_examples": len(df)})
             predictions += [{"split": split, "id": str(i), "prediction": str(int(j)), "gold": str(i), "score": hit}
                             for i, (j, hit) in enumerate(zip(found, hits, strict=True))]
         return rows, predictions
