@@ -9,8 +9,9 @@ them has a score; so does the benchmark score (`all_task`), the mean over all it
 
 Surprising upstream behaviour: XTREME-R lists `lareqa` with no languages (evaluate.py line 171), so LAReQA never
 gets an `avg_metric`; with LAReQA predictions present `all_task` fails (KeyError at line 312), without them there
-is no `all_task` at all. XTREME-R reports LAReQA apart from its average, and so does `Benchmark.apart`: the
-XTREME-R score is the mean over the other nine tasks. XCOPA is in two groups (`classification`, `multi_choice`).
+is no `all_task` at all. So the XTREME-R score here is this project's definition, not evaluate.py's: the mean over
+the other nine tasks, LAReQA shown beside it (`Benchmark.apart`); the groups are evaluate.py's. XCOPA is in two
+groups (`classification`, `multi_choice`).
 """
 
 from __future__ import annotations
